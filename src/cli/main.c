@@ -1,0 +1,138 @@
+/*
+ * main.c - migctl: the command table and dispatch.
+ *
+ * migctl speaks nvidia-smi's language (`migctl -L`, `migctl -i 0 -mig 1`, `migctl mig -lgip`)
+ * plus its own commands (gpus, sim, status). The first word that is a command name selects
+ * the command; without one, nvidia-smi's top-level flags (-L, -mig) select it. Options may
+ * come before or after the command word.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "migkit/catalog.h"
+
+struct command {
+    const char *name;
+    int (*fn)(struct cli *cli, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"mig", cmd_mig},
+    {"gpus", cmd_gpus},
+    {"sim", cmd_sim},
+    {"status", cmd_status},
+};
+
+static void usage(FILE *f)
+{
+    fputs("Usage: migctl [OPTIONS] COMMAND [ARGS]\n"
+          "\n"
+          "Partition GPUs into MIG instances: nvidia-smi's MIG verbs on real or simulated GPUs.\n"
+          "\n"
+          "nvidia-smi compatible:\n"
+          "  -L, --list-gpus                 list GPUs and their MIG devices\n"
+          "  [-i N] -mig 0|1                 disable/enable MIG mode\n"
+          "  mig [-i N] -lgip                list GPU instance profiles\n"
+          "  mig [-i N] -lgipp               list possible GPU instance placements\n"
+          "  mig [-i N] -cgi LIST [-C]       create GPU instances (IDs, names, NAME:START)\n"
+          "  mig [-i N] -lgi                 list GPU instances\n"
+          "  mig [-i N] -dgi [-gi IDS]       destroy GPU instances\n"
+          "  mig [-i N] -lcip [-gi ID]       list compute instance profiles\n"
+          "  mig [-i N] -cci [LIST] -gi ID   create compute instances (default profile)\n"
+          "  mig [-i N] -lci [-gi IDS]       list compute instances\n"
+          "  mig [-i N] -dci [-ci IDS] [-gi IDS]  destroy compute instances\n"
+          "\n"
+          "migkit commands:\n"
+          "  gpus [--model SLUG]             the GPU catalog: models, profiles, what is unverified\n"
+          "  sim init [--gpu SLUG[,SLUG..]] [--count N] [--mig-disabled]\n"
+          "                                  create a simulated machine\n"
+          "  sim busy GI [--clear]           mark a simulated GPU instance in use\n"
+          "  status [--svg FILE]             picture of each GPU's slices and instances\n"
+          "\n"
+          "Common options:\n"
+          "  -i, --id N        act on GPU N only (default: every GPU)\n"
+          "  --json            machine-readable output (docs/json.md)\n"
+          "  --state DIR       simulator state directory (env MIGKIT_STATE_DIR)\n"
+          "  --catalog FILE    extra GPU models (env MIGKIT_CATALOG)\n"
+          "  -h, --help        this help;  --version  the version\n"
+          "\n"
+          "See migctl(1) and docs/ for details.\n",
+          f);
+}
+
+/* Top-level nvidia-smi flags when no command word is given: -L, -mig, --help, --version. */
+static int top_level(struct cli *cli, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-L") || !strcmp(a, "--list-gpus"))
+            return cmd_list(cli, argc, argv);
+        if (!strcmp(a, "-mig") || !strcmp(a, "--multi-instance-gpu") ||
+            !strncmp(a, "--multi-instance-gpu=", 21))
+            return cmd_mode(cli, argc, argv);
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("migctl %s\n", MIGKIT_VERSION);
+            return 0;
+        }
+    }
+    if (argc <= 1) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return cli_usage_error("no command given");
+}
+
+/* Options of the common set that take a value: their argument is never a command word. */
+static bool takes_value(const char *a)
+{
+    static const char *const opts[] = {"--state", "--catalog", "-i", "--id", "-id",
+                                       "-mig", "--multi-instance-gpu", NULL};
+    for (int i = 0; opts[i]; i++)
+        if (!strcmp(a, opts[i]))
+            return true;
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {.gpu = -1};
+    int r = -1, cmd_at = -1;
+
+    cli.tty = isatty(STDOUT_FILENO);
+    cli.color = cli.tty && !getenv("NO_COLOR");
+
+    for (int i = 1; i < argc && cmd_at < 0; i++) {
+        if (argv[i][0] == '-') {
+            i += takes_value(argv[i]);
+            continue;
+        }
+        for (size_t k = 0; k < MK_ELEMENTSOF(commands); k++)
+            if (!strcmp(argv[i], commands[k].name))
+                cmd_at = i;
+        if (cmd_at < 0) {
+            r = cli_usage_error("unknown command \"%s\"", argv[i]);
+            break;
+        }
+    }
+    if (cmd_at > 0) {
+        /* Remove the command word so the command sees options from both sides of it. */
+        const char *name = argv[cmd_at];
+        memmove(&argv[cmd_at], &argv[cmd_at + 1], (size_t)(argc - cmd_at) * sizeof(*argv));
+        argc--;
+        for (size_t k = 0; k < MK_ELEMENTSOF(commands); k++)
+            if (!strcmp(name, commands[k].name))
+                r = commands[k].fn(&cli, argc, argv);
+    } else if (r < 0) {
+        r = top_level(&cli, argc, argv);
+    }
+    mk_backend_close(cli.backend);
+    mk_catalog_free(cli.cat);
+    if (fflush(stdout) != 0 && r == 0)
+        r = 255;
+    return r;
+}
