@@ -353,10 +353,12 @@ static void print_cells(FILE *f, const struct style *st, const struct slice_map 
     fputc('\n', f);
 }
 
-/* Slice numbers under the first character of each cell's label. */
+/* Slice numbers under the first character of each cell's label. A row is at most
+ * grid * (CELL_W + 1) <= MK_MAX_STARTS * (CELL_W + 1) columns wide (compute cells only span
+ * memory cells), plus room for the last number and the NUL. */
 static void print_indices(FILE *f, const struct row *r)
 {
-    char line[LABEL_W + MK_MAX_STARTS * 64];
+    char line[LABEL_W + MK_MAX_STARTS * (CELL_W + 1) + 16];
     int at = snprintf(line, sizeof(line), "%*s", LABEL_W, "");
     for (int i = 0; i < r->n && at < (int)sizeof(line); i++)
         at += snprintf(line + at, sizeof(line) - (size_t)at, "  %-*d", r->w - 1, i);
@@ -413,7 +415,7 @@ static void print_gpu(FILE *f, const struct style *st, const struct slice_map *s
 #define SVG_ROW_GAP      4  /* between the memory and compute rows */
 #define SVG_LINE_H       16 /* one line of legend text */
 #define SVG_CHAR_W       8  /* estimated width of a 12px character */
-#define SVG_TITLE_CHAR_W 9
+#define SVG_TITLE_CHAR_W 9  /* the same for the 14px title */
 #define SVG_TITLE_H      22 /* title baseline (14px bold) plus a gap */
 #define SVG_INDEX_H      14 /* the slice numbers (9px) over and under the rows */
 #define SVG_GPU_GAP      24 /* between two GPUs */

@@ -104,7 +104,8 @@ int main(int argc, char **argv)
     int r = -1, cmd_at = -1;
 
     cli.tty = isatty(STDOUT_FILENO);
-    cli.color = cli.tty && !getenv("NO_COLOR");
+    /* NO_COLOR counts only when set to a non-empty value (no-color.org). */
+    cli.color = cli.tty && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
 
     for (int i = 1; i < argc && cmd_at < 0; i++) {
         if (argv[i][0] == '-') {
