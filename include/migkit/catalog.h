@@ -154,7 +154,7 @@ struct mk_catalog;
 int mk_catalog_new(struct mk_catalog **ret_catalog, struct mk_error *err);
 
 /* Loads models from a JSON file (one model object, or an array of them) into cat. A model
- * whose slug exists replaces it. On error nothing in cat changes and err names the file,
+ * whose slug exists replaces it in place: pointers to it stay valid and show the new values. On error nothing in cat changes and err names the file,
  * the field and what was expected (with line:column for syntax errors). */
 int mk_catalog_load_file(struct mk_catalog *cat, const char *path, struct mk_error *err);
 

@@ -53,12 +53,15 @@ struct mk_gpu {
     int index;
     char uuid[MK_UUID_LEN];
     char pci_bus_id[32];
+    uint32_t pci_device_id;    /* 0xDDDDVVVV, as device-filter matches it */
+    uint32_t pci_subsystem_id; /* 0xSSSSVVVV, 0 when unknown */
     bool mig_enabled;
     int ngi;
     struct mk_gi gi[MK_MAX_GIS];
 };
 
-/* Sets g to an empty GPU of model m with MIG mode disabled. */
+/* Sets g to an empty GPU of model m with MIG mode disabled; its PCI device ID is the
+ * model's first (a backend that knows the real one overwrites it). */
 void mk_gpu_init(struct mk_gpu *g, const struct mk_model *m, int index);
 
 /* The GI ID a GI of profile p gets at placement start (see the rule above). */
@@ -67,8 +70,8 @@ int mk_gi_id_for(const struct mk_model *m, const struct mk_gi_profile *p, int st
 /* True when memory slices [start, start+size) hold no GI. */
 bool mk_gpu_range_free(const struct mk_gpu *g, int start, int size);
 
-/* Checks whether a GI of profile p may be created at start (a possible placement, or -1 for
- * "any"). Returns 0, -ENOSPC (insufficient resources: overlap, count or media-engine rules),
+/* Checks whether a GI of profile p may be created at start (a possible placement, or a
+ * negative value for "any"). Returns 0, -ENOSPC (insufficient resources: overlap, count or media-engine rules),
  * or -EINVAL (start is not a possible placement of p). */
 int mk_gpu_gi_check(const struct mk_gpu *g, const struct mk_gi_profile *p, int start);
 
@@ -76,7 +79,8 @@ int mk_gpu_gi_check(const struct mk_gpu *g, const struct mk_gi_profile *p, int s
  * max minus existing, zero when the media-engine rules forbid the profile (-lgip's Free). */
 int mk_gpu_gi_remaining(const struct mk_gpu *g, const struct mk_gi_profile *p);
 
-/* Creates a GI of profile p at start, or at the driver's automatic choice when start is -1.
+/* Creates a GI of profile p at start, or at the driver's automatic choice when start is
+ * negative (-1 by convention).
  * On success stores the new GI's ID in *ret_id. Errors as mk_gpu_gi_check(); g is unchanged
  * on failure. Requires MIG mode (-ENOTSUP otherwise). */
 int mk_gpu_gi_create(struct mk_gpu *g, const struct mk_gi_profile *p, int start, int *ret_id);

@@ -86,6 +86,13 @@ int cmd_mig(struct cli *cli, int argc, char **argv);    /* mig ... */
 int cmd_gpus(struct cli *cli, int argc, char **argv);   /* gpus */
 int cmd_sim(struct cli *cli, int argc, char **argv);    /* sim ... */
 int cmd_status(struct cli *cli, int argc, char **argv); /* status */
+int cmd_apply(struct cli *cli, int argc, char **argv);  /* apply */
+int cmd_assert(struct cli *cli, int argc, char **argv); /* assert */
+int cmd_export(struct cli *cli, int argc, char **argv); /* export */
+
+/* cmd-status.c: draws one GPU's slice map and legend (the `status` picture) under heading,
+ * in the style stdout calls for. Returns 0 or -ENOMEM. */
+int status_print_gpu(FILE *f, const struct cli *cli, const struct mk_gpu *g, const char *heading);
 
 /* smi.c: nvidia-smi's tables and messages, and their JSON forms. */
 void smi_print_lgip(FILE *f, const struct mk_gpu *const *gpus, int n);

@@ -504,6 +504,20 @@ static int validate(struct out *out, const struct mk_gpu **gpus, int n, struct m
                 return -EINVAL;
             }
         }
+        for (int j = 0; j < nitems && o->action == ACT_CCI && o->ngi == 0; j++) {
+            /* Without -gi the driver picks the GI; the item must suit one of them. */
+            bool ok = false;
+            for (int k = 0; k < g->ngi && !ok; k++)
+                ok = ci_item_check(g, &g->gi[k], items[j]) == 0;
+            if (!ok && g->ngi > 0) {
+                event(out, "error", ids(g->index, -1, -1),
+                      "Unable to create a compute instance on GPU %2d using profile %s: %s",
+                      g->index, items[j], mk_status_text(-EINVAL));
+                event(out, "error", NULL, "Failed to create compute instances: %s",
+                      mk_status_text(-EINVAL));
+                return -EINVAL;
+            }
+        }
         for (int k = 0; k < o->ngi && o->action == ACT_CCI; k++) {
             const struct mk_gi *gi = mk_gpu_gi_find_const(g, o->gi[k]);
             for (int j = 0; j < (nitems ? nitems : 1); j++) {

@@ -42,7 +42,7 @@ static int sim_init(struct cli *cli, int argc, char **argv)
         }
         if (c == OPT_GPU)
             gpus = optarg;
-        else if (c == OPT_COUNT && !cli_parse_uint(optarg, MAX_SIM_GPUS, &count))
+        else if (c == OPT_COUNT && (!cli_parse_uint(optarg, MAX_SIM_GPUS, &count) || count == 0))
             return cli_usage_error("sim init: --count: expected 1-%d, got \"%s\"", MAX_SIM_GPUS,
                                    optarg);
         else if (c == OPT_MIG_OFF)

@@ -381,12 +381,10 @@ static int comp_cell_w(const struct slice_map *sm)
 /* One GPU: title, the two rows of cells between their slice numbers, then the legend (built
  * into lg, scratch space owned by the caller). */
 static void print_gpu(FILE *f, const struct style *st, const struct slice_map *sm,
-                      const struct mk_backend *b, struct legend *lg)
+                      const char *heading, struct legend *lg)
 {
     struct row mem = {sm->mem, sm->nmem, CELL_W}, comp = {sm->comp, sm->ncomp, comp_cell_w(sm)};
-    char buf[TITLE_LEN];
-    title(sm->g, b, buf, sizeof(buf));
-    fprintf(f, st->colour ? "\033[1m%s\033[0m\n" : "%s\n", buf);
+    fprintf(f, st->colour ? "\033[1m%s\033[0m\n" : "%s\n", heading);
     print_indices(f, &mem);
     print_border(f, st, NULL, &mem);
     print_cells(f, st, sm, "MEMORY", &mem, false);
@@ -668,11 +666,29 @@ static int print_all(struct cli *cli, const struct slice_map *maps, int n,
     if (!(lg = mk__malloc(sizeof(*lg))))
         return -ENOMEM;
     for (int i = 0; i < n; i++) {
+        char buf[TITLE_LEN];
         if (i)
             fputc('\n', stdout);
-        print_gpu(stdout, &st, &maps[i], b, lg);
+        print_gpu(stdout, &st, &maps[i], title(maps[i].g, b, buf, sizeof(buf)), lg);
     }
     mk__free(lg);
+    return 0;
+}
+
+int status_print_gpu(FILE *f, const struct cli *cli, const struct mk_gpu *g, const char *heading)
+{
+    struct style st = {.unicode = cli->tty, .colour = cli->tty && cli->color};
+    struct slice_map *sm = mk__calloc(1, sizeof(*sm));
+    struct legend *lg = mk__malloc(sizeof(*lg));
+    if (!sm || !lg) {
+        mk__free(sm);
+        mk__free(lg);
+        return -ENOMEM;
+    }
+    map_build(g, sm);
+    print_gpu(f, &st, sm, heading, lg);
+    mk__free(lg);
+    mk__free(sm);
     return 0;
 }
 
@@ -689,8 +705,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         /* cli_backend printed why: a rejected --catalog file is a usage error (2). */
         return !cli->cat && (cli->catalog_file || (env && *env)) ? CLI_EXIT_USAGE : 255;
     total = mk_backend_gpu_count(b);
-    if (cli->gpu >= total)
-        return cli_fail(CLI_EXIT_USAGE, "GPU %d does not exist", cli->gpu);
+    if (cli->gpu >= total) {
+        printf("No devices were found\n");
+        return mk_status_exit_code(-ENOENT);
+    }
     if (!(maps = mk__calloc(MAX_GPUS, sizeof(*maps))))
         return cli_fail(255, "%s", mk_status_text(-ENOMEM));
     for (int i = 0; i < total && n < MAX_GPUS; i++)

@@ -49,6 +49,12 @@ static void usage(FILE *f)
           "                                  create a simulated machine\n"
           "  sim busy GI [--clear]           mark a simulated GPU instance in use\n"
           "  status [--svg FILE]             picture of each GPU's slices and instances\n"
+          "  apply -f FILE [-c LABEL] [--dry-run] [--force] [--hooks FILE]\n"
+          "                                  apply a mig-parted v1 configuration, changing\n"
+          "                                  only what differs\n"
+          "  assert -f FILE [-c LABEL] [--valid-config]\n"
+          "                                  check the machine (or only the file) against it\n"
+          "  export [-o yaml|json] [-l LABEL] the current layout as a configuration\n"
           "\n"
           "Common options:\n"
           "  -i, --id N        act on GPU N only (default: every GPU)\n"
@@ -90,7 +96,7 @@ static int top_level(struct cli *cli, int argc, char **argv)
 /* Options of the common set that take a value: their argument is never a command word. */
 static bool takes_value(const char *a)
 {
-    static const char *const opts[] = {"--state", "--catalog", "-i", "--id", "-id",
+    static const char *const opts[] = {"--state", "--catalog", "-state", "-catalog", "-i", "--id", "-id", "-f", "-c",
                                        "-mig", "--multi-instance-gpu", NULL};
     for (int i = 0; opts[i]; i++)
         if (!strcmp(a, opts[i]))

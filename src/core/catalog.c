@@ -20,7 +20,8 @@ extern const char *const mk__catalog_builtin[];
 
 struct mk_catalog {
     size_t n;
-    struct mk_model *models; /* sorted by slug */
+    struct mk_model **models; /* sorted by slug; each allocated on its own so pointers handed
+                                 out stay valid when later loads grow the catalog */
 };
 
 const char *mk_field_name(int bit)
@@ -456,7 +457,7 @@ static int parse_model(struct ctx *c, json_t *o, struct mk_model *m)
 
 static int cmp_model(const void *a, const void *b)
 {
-    return strcmp(((const struct mk_model *)a)->slug, ((const struct mk_model *)b)->slug);
+    return strcmp((*(struct mk_model *const *)a)->slug, (*(struct mk_model *const *)b)->slug);
 }
 
 /* Parses text into a new array of models; nothing is merged yet. */
@@ -491,22 +492,39 @@ static int parse_text(const char *text, const char *origin, struct mk_model **re
     return 0;
 }
 
+/* Adds the parsed models: a new slug gets its own allocation, an existing one is replaced in
+ * place (so pointers to it stay valid and now show the new values). All allocations are made
+ * before anything changes, so a failure leaves cat as it was. */
 static int merge(struct mk_catalog *cat, struct mk_model *add, size_t n, struct mk_error *err)
 {
-    size_t extra = 0;
+    size_t extra = 0, k = 0;
+    struct mk_model **fresh, **grown;
     for (size_t i = 0; i < n; i++)
         extra += mk_catalog_find(cat, add[i].slug) ? 0 : 1;
-    struct mk_model *grown = mk__realloc(cat->models, (cat->n + extra) * sizeof(*grown));
-    if (!grown)
+    if (!(fresh = mk__calloc(extra ? extra : 1, sizeof(*fresh))))
         return mk_error_set(err, -ENOMEM, "out of memory growing the catalog");
+    for (k = 0; k < extra; k++)
+        if (!(fresh[k] = mk__malloc(sizeof(**fresh))))
+            break;
+    grown = k == extra ? mk__realloc(cat->models, (cat->n + extra) * sizeof(*grown)) : NULL;
+    if (!grown) {
+        for (size_t i = 0; i < k; i++)
+            mk__free(fresh[i]);
+        mk__free(fresh);
+        return mk_error_set(err, -ENOMEM, "out of memory growing the catalog");
+    }
     cat->models = grown;
+    k = 0;
     for (size_t i = 0; i < n; i++) {
         struct mk_model *old = (struct mk_model *)mk_catalog_find(cat, add[i].slug);
-        if (old)
+        if (old) {
             *old = add[i];
-        else
-            cat->models[cat->n++] = add[i];
+        } else {
+            *fresh[k] = add[i];
+            cat->models[cat->n++] = fresh[k++];
+        }
     }
+    mk__free(fresh);
     qsort(cat->models, cat->n, sizeof(*cat->models), cmp_model);
     return 0;
 }
@@ -579,6 +597,8 @@ void mk_catalog_free(struct mk_catalog *cat)
 {
     if (!cat)
         return;
+    for (size_t i = 0; i < cat->n; i++)
+        mk__free(cat->models[i]);
     mk__free(cat->models);
     mk__free(cat);
 }
@@ -590,23 +610,23 @@ size_t mk_catalog_count(const struct mk_catalog *cat)
 
 const struct mk_model *mk_catalog_at(const struct mk_catalog *cat, size_t i)
 {
-    return cat && i < cat->n ? &cat->models[i] : NULL;
+    return cat && i < cat->n ? cat->models[i] : NULL;
 }
 
 const struct mk_model *mk_catalog_find(const struct mk_catalog *cat, const char *slug)
 {
     for (size_t i = 0; cat && slug && i < cat->n; i++)
-        if (strcmp(cat->models[i].slug, slug) == 0)
-            return &cat->models[i];
+        if (strcmp(cat->models[i]->slug, slug) == 0)
+            return cat->models[i];
     return NULL;
 }
 
 const struct mk_model *mk_catalog_find_pci(const struct mk_catalog *cat, uint32_t pci_id)
 {
     for (size_t i = 0; cat && i < cat->n; i++)
-        for (int k = 0; k < cat->models[i].npci; k++)
-            if (cat->models[i].pci_ids[k] == pci_id)
-                return &cat->models[i];
+        for (int k = 0; k < cat->models[i]->npci; k++)
+            if (cat->models[i]->pci_ids[k] == pci_id)
+                return cat->models[i];
     return NULL;
 }
 

@@ -12,6 +12,7 @@ void mk_gpu_init(struct mk_gpu *g, const struct mk_model *m, int index)
     memset(g, 0, sizeof(*g));
     g->model = m;
     g->index = index;
+    g->pci_device_id = m->npci ? m->pci_ids[0] : 0;
 }
 
 int mk_gi_id_for(const struct mk_model *m, const struct mk_gi_profile *p, int start)

@@ -120,7 +120,8 @@ int mk_state_parse(const char *text, const char *origin, const struct mk_catalog
     }
     if (version != MK_STATE_VERSION) {
         json_decref(root);
-        return mk_error_set(err, -EBADMSG, "%s: state version %d is not supported (expected %d)",
+        return mk_error_set(err, -EBADMSG,
+                            "%s: damaged state file: version %d is not supported (expected %d)",
                             origin, version, MK_STATE_VERSION);
     }
     /* 64 GPUs is far more than any server holds; the bound keeps a damaged file from asking

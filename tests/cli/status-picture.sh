@@ -87,8 +87,8 @@ actual=$("$migctl" -i 1 status 2>&1 | mask)
 # ---- errors ----
 out=$("$migctl" -i 5 status 2>&1)
 rc=$?
-[ "$rc" -eq 2 ] || fail "-i 5 status: exit $rc, expected 2"
-[ "$out" = "migctl: GPU 5 does not exist" ] || fail "-i 5 status: message \"$out\""
+[ "$rc" -eq 6 ] || fail "-i 5 status: exit $rc, expected 6 (as nvidia-smi's not found)"
+[ "$out" = "No devices were found" ] || fail "-i 5 status: message \"$out\""
 "$migctl" status extra >/dev/null 2>&1
 rc=$?
 [ "$rc" -eq 2 ] || fail "status extra: exit $rc, expected 2"

@@ -81,11 +81,9 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
-static int open_sim(struct fixture *f, bool writable, struct mk_backend **ret,
-                    struct mk_error *err)
+static int open_sim(struct fixture *f, bool writable, struct mk_backend **ret, struct mk_error *err)
 {
-    struct mk_backend_config cfg = {.name = "sim", .state_dir = f->state_dir,
-                                    .writable = writable};
+    struct mk_backend_config cfg = {.name = "sim", .state_dir = f->state_dir, .writable = writable};
     return mk_backend_open(&cfg, f->cat, ret, err);
 }
 
@@ -368,36 +366,53 @@ static void test_default_dir_follows_environment(void **state)
 /* Child exit codes of the concurrent-writer tests. */
 enum { CHILD_CREATED = 0, CHILD_ENOSPC = 10, CHILD_OPEN_FAILED = 20, CHILD_OTHER = 30 };
 
+/* Runs in a forked child, so it reports through its exit code and never uses cmocka. */
 static int child_create_1g(struct fixture *f)
 {
     struct mk_backend *b = NULL;
     struct mk_error err = {0};
+    const struct mk_gi_profile *p;
     int id, r;
     if (open_sim(f, true, &b, &err) < 0)
         return CHILD_OPEN_FAILED;
-    r = mk_backend_gi_create(b, 0, prof(b, 0, 19), -1, &id, &err);
+    if (!(p = mk_model_profile_by_id(mk_backend_gpu(b, 0)->model, 19))) {
+        mk_backend_close(b);
+        return CHILD_OTHER;
+    }
+    r = mk_backend_gi_create(b, 0, p, -1, &id, &err);
     if (r == 0)
         r = mk_backend_commit(b, &err);
     mk_backend_close(b);
     return r == 0 ? CHILD_CREATED : r == -ENOSPC ? CHILD_ENOSPC : CHILD_OTHER;
 }
 
-/* Forks 8 writers that each add one automatic 1g GI; an H100 has room for 7. */
+/*
+ * Forks 8 writers that each add one automatic 1g GI; an H100 has room for 7. The writers wait
+ * on a pipe and start together when the parent closes it, so their opens really overlap.
+ */
 static void run_eight_writers(struct fixture *f)
 {
     pid_t pids[8];
-    int created = 0, enospc = 0;
+    int created = 0, enospc = 0, gate[2];
     struct mk_backend *b;
     const struct mk_gpu *g;
     unsigned ids = 0;
 
+    assert_int_equal(pipe(gate), 0);
     fflush(NULL);
     for (int i = 0; i < 8; i++) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
+        if (pids[i] == 0) {
+            char c;
+            close(gate[1]);
+            while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+                ;
             _exit(child_create_1g(f));
+        }
     }
+    close(gate[0]);
+    close(gate[1]); /* start */
     for (int i = 0; i < 8; i++) {
         int status = 0;
         assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
@@ -442,10 +457,11 @@ static void test_concurrent_first_use_creates_one_machine(void **state)
 
 static void test_catalog_new_survives_alloc_failures(void **state)
 {
+    static char sentinel; /* *ret_catalog must stay untouched on failure */
     long n;
     (void)state;
     for (n = 1; n < 10000; n++) {
-        struct mk_catalog *cat = (struct mk_catalog *)&n; /* sentinel: untouched on failure */
+        struct mk_catalog *cat = (struct mk_catalog *)&sentinel;
         struct mk_error err = {0};
         int r;
         mk__alloc_fail_after(n);
@@ -458,7 +474,7 @@ static void test_catalog_new_survives_alloc_failures(void **state)
         }
         assert_int_equal(r, -ENOMEM);
         assert_int_equal(err.code, -ENOMEM);
-        assert_ptr_equal(cat, (struct mk_catalog *)&n);
+        assert_ptr_equal(cat, (struct mk_catalog *)&sentinel);
     }
     assert_true(n > 1); /* at least one failure was injected */
     assert_true(n < 10000);

@@ -270,7 +270,7 @@ static void test_parse_rejects_gi_id_not_matching_placement(void **state)
 static void test_parse_rejects_ci_with_malformed_uuid(void **state)
 {
     static const char *const bad_uuids[] = {
-        "MIG-xyz",
+        "MIG-xyz",                                  /* too short */
         "MIG-12345678-1234-4234-8234-123456789ABC", /* uppercase */
         "GPU-12345678-1234-4234-8234-123456789abc", /* wrong prefix */
     };
@@ -317,7 +317,7 @@ static void test_uuid_generate_valid_and_distinct(void **state)
         assert_int_equal(strlen(ids[i]), 4 + 36);
         assert_true(mk_uuid_valid("MIG-", ids[i]));
         assert_false(mk_uuid_valid("GPU-", ids[i]));
-        assert_int_equal(ids[i][4 + 14], '4'); /* version 4 */
+        assert_int_equal(ids[i][4 + 14], '4');           /* version 4 */
         assert_non_null(strchr("89ab", ids[i][4 + 19])); /* RFC 4122 variant */
         for (int k = 0; k < i; k++)
             assert_string_not_equal(ids[i], ids[k]);
