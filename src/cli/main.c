@@ -22,6 +22,9 @@ static const struct command commands[] = {
     {"gpus", cmd_gpus},
     {"sim", cmd_sim},
     {"status", cmd_status},
+    {"apply", cmd_apply},
+    {"assert", cmd_assert},
+    {"export", cmd_export},
 };
 
 static void usage(FILE *f)
