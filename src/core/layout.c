@@ -123,6 +123,18 @@ static void evaluate(struct search *s)
     memcpy(s->best_start, s->start, sizeof(s->start));
 }
 
+/* True when a free desired device before d is identical to it (same GI and CI profile):
+ * serving either leaves the same devices to place, so only the first is tried. Devices that
+ * differ only in CI profile are not interchangeable: which of them an existing GI serves
+ * decides which others can still be kept. */
+static bool tried_identical(const struct search *s, int d)
+{
+    for (int e = 0; e < d; e++)
+        if (!s->taken[e] && s->dprof[e] == s->dprof[d] && s->dci[e] == s->dci[d])
+            return true;
+    return false;
+}
+
 /* Chooses the fate of existing GI i and recurses. Branches that cannot keep as many GIs
  * as the best plan found so far are cut. */
 static void choose(struct search *s, int i, int kept_so_far)
@@ -135,20 +147,12 @@ static void choose(struct search *s, int i, int kept_so_far)
     const struct mk_gi *gi = &g->gi[i];
     if (s->found && kept_so_far + (g->ngi - i) < s->best_kept)
         return;
-    bool tried_keep = false, tried_reuse = false;
     for (int d = 0; d < s->nd; d++) {
-        if (s->taken[d] || s->dprof[d] != gi->profile)
+        if (s->taken[d] || s->dprof[d] != gi->profile || tried_identical(s, d))
             continue;
         bool full = cis_match(gi, s->dci[d]);
-        /* Identical desired devices are interchangeable: try each kind of use once. */
-        if ((full && tried_keep) || (!full && tried_reuse))
-            continue;
         if (!full && gi->busy && !s->force)
             continue;
-        if (full)
-            tried_keep = true;
-        else
-            tried_reuse = true;
         s->taken[d] = true;
         s->match[i] = d;
         s->fate[i] = full ? FATE_KEEP : FATE_REUSE;
