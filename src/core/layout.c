@@ -5,7 +5,7 @@
  * either kept untouched, kept with new CIs, or destroyed (at most 3^7 choices on the largest
  * GPUs, pruned by a bound on what can still be kept), and for each choice the GIs still to
  * create are placed by backtracking over their possible placements. A GPU holds at most 7
- * GIs, so this stays in the millisecond range (bench/README.md).
+ * GIs, so planning one GPU takes microseconds (bench/README.md).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -249,7 +249,10 @@ static int expand(struct search *s, const struct mk_gpu *cur, const struct mk_la
             return mk_error_set(err, -EINVAL, "profile is not one of %s's", m->slug);
         for (int c = 0; c < gp->nci; c++)
             offered = offered || gp->ci[c] == want->ci_profile;
-        if (!offered || want->count < 0)
+        if (want->count < 0)
+            return mk_error_set(err, -EINVAL, "negative count %d for MIG %s", want->count,
+                                gp->name);
+        if (!offered)
             return mk_error_set(err, -EINVAL, "MIG %s has no compute instance profile %d",
                                 gp->name, want->ci_profile);
         int same = 0;
