@@ -308,6 +308,19 @@ static json_t *job_json(const struct run *rn, const struct job *j)
     return o;
 }
 
+/* The whole run as JSON: file, label, dry_run and one object per GPU (docs/json.md). */
+static json_t *run_json(const struct run *rn)
+{
+    json_t *o = json_object(), *gpus = json_array();
+    for (int i = 0; i < rn->njobs; i++)
+        json_array_append_new(gpus, job_json(rn, &rn->jobs[i]));
+    json_object_set_new(o, "file", json_string(rn->cfg->origin));
+    json_object_set_new(o, "label", json_string(rn->label->name));
+    json_object_set_new(o, "dry_run", json_boolean(rn->o.dry_run));
+    json_object_set_new(o, "gpus", gpus);
+    return o;
+}
+
 static void print_plan(const struct run *rn)
 {
     printf("Plan for label %s from %s (dry run: nothing is changed)\n\n", rn->label->name,
@@ -563,13 +576,7 @@ static int finish_apply(struct run *rn)
     for (int i = 0; i < rn->njobs; i++)
         failed += rn->jobs[i].result != 0;
     if (rn->cli->json) {
-        json_t *o = json_object(), *gpus = json_array();
-        for (int i = 0; i < rn->njobs; i++)
-            json_array_append_new(gpus, job_json(rn, &rn->jobs[i]));
-        json_object_set_new(o, "file", json_string(rn->cfg->origin));
-        json_object_set_new(o, "label", json_string(rn->label->name));
-        json_object_set_new(o, "dry_run", json_false());
-        json_object_set_new(o, "gpus", gpus);
+        json_t *o = run_json(rn);
         json_object_set_new(o, "asserted", json_boolean(failed == 0));
         cli_print_json(o);
     } else {
@@ -590,18 +597,10 @@ static void run_free(struct run *rn)
 static int apply_planned(struct run *rn)
 {
     if (rn->o.dry_run) {
-        if (rn->cli->json) {
-            json_t *o = json_object(), *gpus = json_array();
-            for (int i = 0; i < rn->njobs; i++)
-                json_array_append_new(gpus, job_json(rn, &rn->jobs[i]));
-            json_object_set_new(o, "file", json_string(rn->cfg->origin));
-            json_object_set_new(o, "label", json_string(rn->label->name));
-            json_object_set_new(o, "dry_run", json_true());
-            json_object_set_new(o, "gpus", gpus);
-            cli_print_json(o);
-        } else {
+        if (rn->cli->json)
+            cli_print_json(run_json(rn));
+        else
             print_plan(rn);
-        }
         return 0;
     }
     return finish_apply(rn);
