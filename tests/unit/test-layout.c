@@ -25,37 +25,13 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "migkit/layout.h"
 
-static struct mk_catalog *cat;
-
-static int setup_catalog(void **state)
-{
-    struct mk_error err = {0};
-    (void)state;
-    if (mk_catalog_new(&cat, &err) < 0) {
-        fprintf(stderr, "mk_catalog_new: %s\n", mk_strerror(&err));
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown_catalog(void **state)
-{
-    (void)state;
-    mk_catalog_free(cat);
-    return 0;
-}
 
 /* ---- helpers ---- */
 
-static const struct mk_model *model(const char *slug)
-{
-    const struct mk_model *m = mk_catalog_find(cat, slug);
-    if (!m)
-        fail_msg("model %s is not in the catalog", slug);
-    return m;
-}
 
 static const struct mk_gi_profile *prof(const struct mk_model *m, const char *name)
 {
