@@ -1,0 +1,50 @@
+/*
+ * registry-internal.h - the registry's in-memory state, shared by registry.c (changes,
+ * restore) and registry-view.c (JSON views, lease operations). Nothing outside the registry
+ * includes it.
+ */
+#ifndef MIGD_REGISTRY_INTERNAL_H
+#define MIGD_REGISTRY_INTERNAL_H
+
+#include <pthread.h>
+
+#include "migkit/geometry.h"
+#include "registry.h"
+
+struct reg_gpu {
+    struct store_gpu rec;
+    const struct mk_model *model; /* NULL when the GPU is not in the catalog */
+    struct mk_gpu geo;            /* profile instances as GIs (catalog models only) */
+    uint64_t allocated;           /* sum of the quotas of its instances */
+    int ninstances;
+};
+
+struct reg_instance {
+    struct store_instance rec;
+    uint64_t leased; /* sum of lease grants of its processes (not persisted: leases die with
+                        their connections) */
+    int ngrants;
+    uid_t grants[REGISTRY_MAX_GRANTS]; /* sorted ascending */
+};
+
+struct registry {
+    pthread_mutex_t lock;
+    struct store *store;
+    const struct mk_catalog *cat;
+    char proc_root[64];
+    struct reg_gpu *gpus;
+    int ngpus;
+    struct reg_instance **inst; /* creation order */
+    size_t ninst, cap_inst;
+    struct store_process *procs; /* registered processes, unordered */
+    size_t nprocs, cap_procs;
+};
+
+/* Lookups; the caller holds reg->lock. */
+struct reg_instance *reg_find(struct registry *reg, const char *uuid);
+struct store_process *reg_find_process(struct registry *reg, pid_t pid, uint64_t start_time);
+bool reg_instance_granted(const struct reg_instance *in, uid_t uid);
+/* The instance's JSON view (docs/api.md); NULL on allocation failure. */
+json_t *reg_instance_json(struct registry *reg, const struct reg_instance *in);
+
+#endif /* MIGD_REGISTRY_INTERNAL_H */
