@@ -16,21 +16,36 @@
 struct mk_backend;
 
 struct mk_backend_config {
-    const char *name;      /* "sim" (default); others arrive with their issues */
+    /* "sim" (the default when NULL), "nvml" (real MIG through libnvidia-ml.so.1), or "auto":
+     * nvml when the library loads and reports at least one GPU, else sim. */
+    const char *name;
     const char *state_dir; /* sim: state directory; NULL means mk_sim_default_dir() */
     bool writable;         /* take the lock for writing (exclusive) instead of reading */
 };
 
 /* Opens a backend on catalog cat (borrowed; must outlive the backend). On failure returns
  * -errno with detail in err and leaves *ret untouched. The simulator creates a default
- * machine (one h100-sxm5-80gb with MIG enabled) on first use. */
+ * machine (one h100-sxm5-80gb with MIG enabled) on first use. Under nvml, each GPU's model
+ * is the catalog's checked against the driver (or built from the driver for a GPU the
+ * catalog lacks, slug "from-driver") and is owned by the backend: mk_gpu.model stays valid
+ * until mk_backend_close(). */
 int mk_backend_open(const struct mk_backend_config *cfg, const struct mk_catalog *cat,
                     struct mk_backend **ret, struct mk_error *err);
+
+/* True when mk_backend_open() knows a backend called name ("auto" included). */
+bool mk_backend_known(const char *name);
+/* The names mk_backend_open() knows, "auto, sim, nvml", into buf (truncated to len); returns
+ * buf. For messages. */
+char *mk_backend_names(char *buf, size_t len);
 
 /* Releases the lock and frees the backend. Uncommitted changes are dropped. NULL is a no-op. */
 void mk_backend_close(struct mk_backend *b);
 
+/* The backend that answered: "sim" or "nvml" (never "auto"). */
 const char *mk_backend_name(const struct mk_backend *b);
+/* What the failed operations since open need said beyond nvidia-smi's one-line text (that
+ * they require root, why MIG mode is only pending), one line each, or NULL. Borrowed from b. */
+const char *mk_backend_hint(const struct mk_backend *b);
 int mk_backend_gpu_count(const struct mk_backend *b);
 /* GPU i (0-based), or NULL. Borrowed; valid until the next operation or close. */
 const struct mk_gpu *mk_backend_gpu(const struct mk_backend *b, int i);
@@ -45,9 +60,15 @@ int mk_backend_ci_create(struct mk_backend *b, int gpu, int gi_id, int ci_profil
                          int *ret_ci_id, struct mk_error *err);
 int mk_backend_ci_destroy(struct mk_backend *b, int gpu, int gi_id, int ci_id,
                           struct mk_error *err);
-/* Marks a GI as in use by processes (simulator only; -ENOTSUP elsewhere). */
+/* Marks a GI as in use by processes (simulator only; -ENOTSUP elsewhere: under nvml a GI is
+ * busy when NVML reports processes running on one of its MIG devices). */
 int mk_backend_set_busy(struct mk_backend *b, int gpu, int gi_id, bool busy,
                         struct mk_error *err);
+
+/* Makes the next `count` operations of kind `kind` (enum mk_fault) on GPU gpu fail with "In
+ * use by another client" (simulator only; -ENOTSUP elsewhere). For testing failure handling. */
+int mk_backend_set_fault(struct mk_backend *b, int gpu, int kind, int count,
+                         struct mk_error *err);
 
 /* Makes the changes so far durable. Returns 0 or -errno. */
 int mk_backend_commit(struct mk_backend *b, struct mk_error *err);

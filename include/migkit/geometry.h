@@ -48,6 +48,24 @@ struct mk_gi {
     struct mk_ci ci[MK_MAX_CIS];
 };
 
+/* Simulator fault hooks (`migctl sim fault`): kinds of operation that can be made to fail, as
+ * they fail on hardware when another process holds the GPU's device node. */
+#define MK_FAULT_MAP(X)                                                                       \
+    X(CREATE_GI, "create-gi")                                                                 \
+    X(CREATE_CI, "create-ci")                                                                 \
+    X(DESTROY_GI, "destroy-gi")                                                               \
+    X(DESTROY_CI, "destroy-ci")
+
+enum mk_fault {
+#define X(n, s) MK_FAULT_##n,
+    MK_FAULT_MAP(X)
+#undef X
+        MK_FAULT__COUNT
+};
+
+/* Name of fault kind f ("create-gi"), or NULL. */
+const char *mk_fault_name(int f);
+
 struct mk_gpu {
     const struct mk_model *model; /* borrowed from the catalog */
     int index;
@@ -56,6 +74,9 @@ struct mk_gpu {
     uint32_t pci_device_id;    /* 0xDDDDVVVV, as device-filter matches it */
     uint32_t pci_subsystem_id; /* 0xSSSSVVVV, 0 when unknown */
     bool mig_enabled;
+    int faults[MK_FAULT__COUNT]; /* simulator: how many of the next operations of each kind
+                                    fail with "In use by another client"; the geometry
+                                    functions ignore them, the simulator backend applies them */
     int ngi;
     struct mk_gi gi[MK_MAX_GIS];
 };

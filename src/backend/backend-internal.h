@@ -19,17 +19,29 @@ struct mk_backend_ops {
     int (*ci_destroy)(struct mk_backend *b, int gpu, int gi_id, int ci_id,
                       struct mk_error *err);
     int (*set_busy)(struct mk_backend *b, int gpu, int gi_id, bool busy, struct mk_error *err);
+    int (*set_fault)(struct mk_backend *b, int gpu, int kind, int count, struct mk_error *err);
     int (*commit)(struct mk_backend *b, struct mk_error *err);
 };
+
+/* Room for hints: nvidia-smi's explanation of a pending MIG mode is the longest (about 420
+ * bytes), and `-mig 1` may leave eight GPUs pending, one explanation each. */
+#define MK_BACKEND_HINT_LEN 4096
 
 struct mk_backend {
     const struct mk_backend_ops *ops;
     const struct mk_catalog *cat; /* borrowed */
     int ngpus;
-    struct mk_gpu *gpus; /* owned, mk__free */
-    void *priv;          /* backend-owned */
+    struct mk_gpu *gpus;            /* owned, mk__free */
+    void *priv;                     /* backend-owned */
+    char hint[MK_BACKEND_HINT_LEN]; /* see mk_backend_hint() */
 };
 
+/* Adds a line to b's hint (printf-style) unless it is there already; backends call it when a
+ * failure needs more words than nvidia-smi's one-line text. */
+void mk__backend_hint(struct mk_backend *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 extern const struct mk_backend_ops mk__sim_ops;
+extern const struct mk_backend_ops mk__nvml_ops;
 
 #endif

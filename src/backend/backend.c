@@ -1,26 +1,22 @@
 /*
- * backend.c - backend selection and the argument checks every backend shares.
+ * backend.c - backend selection ("auto" included) and the argument checks every backend
+ * shares.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend-internal.h"
 
-static const struct mk_backend_ops *const backends[] = {&mk__sim_ops};
+static const struct mk_backend_ops *const backends[] = {&mk__sim_ops, &mk__nvml_ops};
 
-int mk_backend_open(const struct mk_backend_config *cfg, const struct mk_catalog *cat,
-                    struct mk_backend **ret, struct mk_error *err)
+/* Opens backend ops into a new struct mk_backend. */
+static int open_one(const struct mk_backend_ops *ops, const struct mk_backend_config *cfg,
+                    const struct mk_catalog *cat, struct mk_backend **ret, struct mk_error *err)
 {
-    const char *name = cfg && cfg->name ? cfg->name : "sim";
-    const struct mk_backend_ops *ops = NULL;
     struct mk_backend *b;
     int r;
-    mk_assert_return(cfg && cat && ret, -EINVAL);
-    for (size_t i = 0; i < MK_ELEMENTSOF(backends); i++)
-        if (strcmp(backends[i]->name, name) == 0)
-            ops = backends[i];
-    if (!ops)
-        return mk_error_set(err, -EINVAL, "unknown backend \"%s\" (expected: sim)", name);
     if (!(b = mk__calloc(1, sizeof(*b))))
         return mk_error_set(err, -ENOMEM, "out of memory");
     b->ops = ops;
@@ -31,6 +27,55 @@ int mk_backend_open(const struct mk_backend_config *cfg, const struct mk_catalog
     }
     *ret = b;
     return 0;
+}
+
+/* "auto": the NVML backend when libnvidia-ml.so.1 loads, initialises and reports at least one
+ * GPU (its open fails otherwise), else the simulator. Why NVML said no is not an error here:
+ * a machine without the driver is the simulator's home. */
+static int open_auto(const struct mk_backend_config *cfg, const struct mk_catalog *cat,
+                     struct mk_backend **ret, struct mk_error *err)
+{
+    struct mk_error ignored = {0};
+    if (open_one(&mk__nvml_ops, cfg, cat, ret, &ignored) == 0)
+        return 0;
+    return open_one(&mk__sim_ops, cfg, cat, ret, err);
+}
+
+static const struct mk_backend_ops *find_ops(const char *name)
+{
+    for (size_t i = 0; i < MK_ELEMENTSOF(backends); i++)
+        if (strcmp(backends[i]->name, name) == 0)
+            return backends[i];
+    return NULL;
+}
+
+bool mk_backend_known(const char *name)
+{
+    return name && (strcmp(name, "auto") == 0 || find_ops(name));
+}
+
+char *mk_backend_names(char *buf, size_t len)
+{
+    size_t used;
+    snprintf(buf, len, "auto");
+    for (size_t i = 0; i < MK_ELEMENTSOF(backends) && (used = strlen(buf)) < len; i++)
+        snprintf(buf + used, len - used, ", %s", backends[i]->name);
+    return buf;
+}
+
+int mk_backend_open(const struct mk_backend_config *cfg, const struct mk_catalog *cat,
+                    struct mk_backend **ret, struct mk_error *err)
+{
+    const char *name = cfg && cfg->name ? cfg->name : "sim";
+    const struct mk_backend_ops *ops;
+    char names[64];
+    mk_assert_return(cfg && cat && ret, -EINVAL);
+    if (strcmp(name, "auto") == 0)
+        return open_auto(cfg, cat, ret, err);
+    if (!(ops = find_ops(name)))
+        return mk_error_set(err, -EINVAL, "unknown backend \"%s\" (expected: %s)", name,
+                            mk_backend_names(names, sizeof(names)));
+    return open_one(ops, cfg, cat, ret, err);
 }
 
 void mk_backend_close(struct mk_backend *b)
@@ -45,6 +90,26 @@ void mk_backend_close(struct mk_backend *b)
 const char *mk_backend_name(const struct mk_backend *b)
 {
     return b->ops->name;
+}
+
+const char *mk_backend_hint(const struct mk_backend *b)
+{
+    return b && b->hint[0] ? b->hint : NULL;
+}
+
+void mk__backend_hint(struct mk_backend *b, const char *fmt, ...)
+{
+    char text[MK_BACKEND_HINT_LEN];
+    size_t used = strlen(b->hint);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    /* One line per distinct explanation: -mig 1 on eight busy GPUs says it once per GPU,
+     * -cgi 19,19 without root says it once. Text that does not fit is dropped whole. */
+    if (strstr(b->hint, text) || used + strlen(text) + 2 > sizeof(b->hint))
+        return;
+    snprintf(b->hint + used, sizeof(b->hint) - used, "%s%s", used ? "\n" : "", text);
 }
 
 int mk_backend_gpu_count(const struct mk_backend *b)
@@ -108,6 +173,19 @@ int mk_backend_set_busy(struct mk_backend *b, int gpu, int gi_id, bool busy,
         return mk_error_set(err, -ENOTSUP, "the %s backend cannot mark instances busy",
                             b->ops->name);
     return b->ops->set_busy(b, gpu, gi_id, busy, err);
+}
+
+int mk_backend_set_fault(struct mk_backend *b, int gpu, int kind, int count,
+                         struct mk_error *err)
+{
+    int r = check_gpu(b, gpu, err);
+    if (r < 0)
+        return r;
+    if (kind < 0 || kind >= MK_FAULT__COUNT || count < 0)
+        return mk_error_set(err, -EINVAL, "unknown fault kind %d or negative count", kind);
+    if (!b->ops->set_fault)
+        return mk_error_set(err, -ENOTSUP, "the %s backend cannot inject faults", b->ops->name);
+    return b->ops->set_fault(b, gpu, kind, count, err);
 }
 
 int mk_backend_commit(struct mk_backend *b, struct mk_error *err)

@@ -117,6 +117,17 @@ static int need_write(struct mk_backend *b, struct mk_error *err)
     return 0;
 }
 
+/* Applies a pending injected failure of kind f on GPU gpu: the operation fails with "In use
+ * by another client" and the count goes down (and is saved with the state). */
+static int injected(struct mk_backend *b, int gpu, enum mk_fault f, struct mk_error *err)
+{
+    if (b->gpus[gpu].faults[f] <= 0)
+        return 0;
+    b->gpus[gpu].faults[f]--;
+    return mk_error_set(err, -EBUSY, "%s (injected with migctl sim fault %s)",
+                        mk_status_text(-EBUSY), mk_fault_name(f));
+}
+
 static int sim_set_mig(struct mk_backend *b, int gpu, bool enabled, struct mk_error *err)
 {
     int r;
@@ -131,7 +142,7 @@ static int sim_gi_create(struct mk_backend *b, int gpu, const struct mk_gi_profi
                          int *ret_id, struct mk_error *err)
 {
     int r;
-    if ((r = need_write(b, err)) < 0)
+    if ((r = need_write(b, err)) < 0 || (r = injected(b, gpu, MK_FAULT_CREATE_GI, err)) < 0)
         return r;
     if ((r = mk_gpu_gi_create(&b->gpus[gpu], p, start, ret_id)) < 0)
         return mk_error_set(err, r, "%s", mk_status_text(r));
@@ -141,7 +152,7 @@ static int sim_gi_create(struct mk_backend *b, int gpu, const struct mk_gi_profi
 static int sim_gi_destroy(struct mk_backend *b, int gpu, int gi_id, struct mk_error *err)
 {
     int r;
-    if ((r = need_write(b, err)) < 0)
+    if ((r = need_write(b, err)) < 0 || (r = injected(b, gpu, MK_FAULT_DESTROY_GI, err)) < 0)
         return r;
     if ((r = mk_gpu_gi_destroy(&b->gpus[gpu], gi_id)) < 0)
         return mk_error_set(err, r, "%s", mk_status_text(r));
@@ -153,7 +164,7 @@ static int sim_ci_create(struct mk_backend *b, int gpu, int gi_id, int ci_profil
 {
     char uuid[MK_UUID_LEN];
     int r;
-    if ((r = need_write(b, err)) < 0)
+    if ((r = need_write(b, err)) < 0 || (r = injected(b, gpu, MK_FAULT_CREATE_CI, err)) < 0)
         return r;
     if ((r = mk_uuid_generate("MIG-", uuid, sizeof(uuid))) < 0)
         return mk_error_set(err, r, "cannot generate a UUID: %s", strerror(-r));
@@ -166,7 +177,7 @@ static int sim_ci_destroy(struct mk_backend *b, int gpu, int gi_id, int ci_id,
                           struct mk_error *err)
 {
     int r;
-    if ((r = need_write(b, err)) < 0)
+    if ((r = need_write(b, err)) < 0 || (r = injected(b, gpu, MK_FAULT_DESTROY_CI, err)) < 0)
         return r;
     if ((r = mk_gpu_ci_destroy(&b->gpus[gpu], gi_id, ci_id)) < 0)
         return mk_error_set(err, r, "%s", mk_status_text(r));
@@ -183,6 +194,16 @@ static int sim_set_busy(struct mk_backend *b, int gpu, int gi_id, bool busy,
     if (!(gi = mk_gpu_gi_find(&b->gpus[gpu], gi_id)))
         return mk_error_set(err, -ENOENT, "GPU %d has no GPU instance %d", gpu, gi_id);
     gi->busy = busy;
+    return 0;
+}
+
+static int sim_set_fault(struct mk_backend *b, int gpu, int kind, int count,
+                         struct mk_error *err)
+{
+    int r;
+    if ((r = need_write(b, err)) < 0)
+        return r;
+    b->gpus[gpu].faults[kind] = count;
     return 0;
 }
 
@@ -208,5 +229,6 @@ const struct mk_backend_ops mk__sim_ops = {
     .ci_create = sim_ci_create,
     .ci_destroy = sim_ci_destroy,
     .set_busy = sim_set_busy,
+    .set_fault = sim_set_fault,
     .commit = sim_commit,
 };

@@ -29,6 +29,7 @@ struct cli {
     /* Common options. */
     const char *state_dir;    /* --state, or NULL for the default */
     const char *catalog_file; /* --catalog, or NULL */
+    const char *backend_name; /* --backend (auto, nvml, sim), or NULL: MIGKIT_BACKEND, auto */
     bool json;                /* --json */
     int gpu;                  /* -i/--id, or -1 for every GPU */
     /* Loaded on demand by cli_catalog()/cli_backend(). */

@@ -402,11 +402,15 @@ static int roll_back(struct mk_backend *b, int gpu, const struct mk_op *ops, int
         struct mk_error err = {0};
         int r = 0, gi = mapped(ids, op->gi_id);
         switch (op->kind) {
-        case MK_OP_CREATE_CI:
-            for (int c = 0; c < mk_gpu_gi_find_const(mk_backend_gpu(b, gpu), gi)->nci; c++)
-                r = mk_backend_ci_destroy(
-                    b, gpu, gi, mk_gpu_gi_find_const(mk_backend_gpu(b, gpu), gi)->ci[c].id, &err);
+        case MK_OP_CREATE_CI: {
+            /* The plan gives a new or reused GI exactly one CI: remove what it holds now. */
+            const struct mk_gi *g = mk_gpu_gi_find_const(mk_backend_gpu(b, gpu), gi);
+            while (r == 0 && g && g->nci > 0) {
+                r = mk_backend_ci_destroy(b, gpu, gi, g->ci[0].id, &err);
+                g = mk_gpu_gi_find_const(mk_backend_gpu(b, gpu), gi);
+            }
             break;
+        }
         case MK_OP_CREATE_GI:
             r = mk_backend_gi_destroy(b, gpu, gi, &err);
             break;

@@ -7,6 +7,10 @@
  *   sim busy GI [-i N] [--clear]
  *       Mark GPU instance GI as in use by processes (or clear the mark), so that destroying
  *       it fails with "In use by another client" as on a real GPU with work running.
+ *   sim fault KIND [-i N] [--count C]
+ *       Make the next C (default 1; 0 clears) operations of KIND (create-gi, create-ci,
+ *       destroy-gi, destroy-ci) on GPU N fail with "In use by another client", as when another
+ *       process holds the GPU's device node; for testing how failures are handled.
  */
 #include <errno.h>
 #include <string.h>
@@ -123,6 +127,44 @@ static int sim_busy(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+static int sim_fault(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"count", required_argument, NULL, OPT_COUNT},
+        CLI_COMMON_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    struct mk_backend *b;
+    struct mk_error err = {0};
+    int c, r, kind, count = 1, gpu;
+    while ((c = getopt_long_only(argc, argv, ":i:", longopts, NULL)) != -1) {
+        if ((r = cli_common_option(cli, c, optarg)) != 0) {
+            if (r < 0)
+                return CLI_EXIT_USAGE;
+            continue;
+        }
+        /* 1000 bounds what the state file accepts; no test needs more. */
+        if (c != OPT_COUNT || !cli_parse_uint(optarg, 1000, &count))
+            return cli_usage_error("sim fault: expected --count 0-1000 or -i N");
+    }
+    for (kind = 0; optind == argc - 1 && kind < MK_FAULT__COUNT; kind++)
+        if (!strcmp(argv[optind], mk_fault_name(kind)))
+            break;
+    if (optind != argc - 1 || kind == MK_FAULT__COUNT)
+        return cli_usage_error("sim fault: expected one kind: create-gi, create-ci, destroy-gi "
+                               "or destroy-ci");
+    if (!(b = cli_backend(cli, true)))
+        return 255;
+    gpu = cli->gpu < 0 ? 0 : cli->gpu;
+    if ((r = mk_backend_set_fault(b, gpu, kind, count, &err)) < 0)
+        return cli_fail(mk_status_exit_code(r), "sim fault: %s", mk_strerror(&err));
+    if ((r = mk_backend_commit(b, &err)) < 0)
+        return cli_fail(255, "sim fault: cannot save the new state: %s", mk_strerror(&err));
+    printf("The next %d %s operation%s on GPU %d will fail\n", count, mk_fault_name(kind),
+           count == 1 ? "" : "s", gpu);
+    return 0;
+}
+
 int cmd_sim(struct cli *cli, int argc, char **argv)
 {
     const char *sub;
@@ -145,7 +187,10 @@ int cmd_sim(struct cli *cli, int argc, char **argv)
             return sim_init(cli, argc, argv);
         if (!strcmp(sub, "busy"))
             return sim_busy(cli, argc, argv);
-        return cli_usage_error("sim: unknown subcommand \"%s\" (expected init or busy)", sub);
+        if (!strcmp(sub, "fault"))
+            return sim_fault(cli, argc, argv);
+        return cli_usage_error("sim: unknown subcommand \"%s\" (expected init, busy or fault)",
+                               sub);
     }
-    return cli_usage_error("sim: expected a subcommand: init or busy");
+    return cli_usage_error("sim: expected a subcommand: init, busy or fault");
 }

@@ -51,6 +51,8 @@ static void usage(FILE *f)
           "  sim init [--gpu SLUG[,SLUG..]] [--count N] [--mig-disabled]\n"
           "                                  create a simulated machine\n"
           "  sim busy GI [--clear]           mark a simulated GPU instance in use\n"
+          "  sim fault KIND [--count N]      make the next create-gi/create-ci/destroy-gi/\n"
+          "                                  destroy-ci operations fail (testing)\n"
           "  status [--svg FILE]             picture of each GPU's slices and instances\n"
           "  apply -f FILE [-c LABEL] [--dry-run] [--force] [--hooks FILE]\n"
           "                                  apply a mig-parted v1 configuration, changing\n"
@@ -64,6 +66,8 @@ static void usage(FILE *f)
           "  --json            machine-readable output (docs/json.md)\n"
           "  --state DIR       simulator state directory (env MIGKIT_STATE_DIR)\n"
           "  --catalog FILE    extra GPU models (env MIGKIT_CATALOG)\n"
+          "  --backend B       auto (default: NVML when libnvidia-ml.so.1 finds a GPU, else\n"
+          "                    the simulator), nvml or sim (env MIGKIT_BACKEND; docs/nvml.md)\n"
           "  -h, --help        this help;  --version  the version\n"
           "\n"
           "See migctl(1) and docs/ for details.\n",
@@ -107,6 +111,39 @@ static bool takes_value(const char *a)
     return false;
 }
 
+/*
+ * Takes --backend B (also -backend B, --backend=B) out of argv wherever it is, so that it
+ * works before or after any command word and no command's parser sees it. Returns 0, or
+ * CLI_EXIT_USAGE after printing the error.
+ */
+static int take_backend_option(struct cli *cli, int *argc, char **argv)
+{
+    for (int i = 1; i < *argc;) {
+        const char *a = argv[i], *value = NULL;
+        int words = 1;
+        char names[64];
+        if (!strcmp(a, "--backend") || !strcmp(a, "-backend")) {
+            if (i + 1 >= *argc)
+                return cli_usage_error("--backend needs a value: one of %s",
+                                       mk_backend_names(names, sizeof(names)));
+            value = argv[i + 1];
+            words = 2;
+        } else if (!strncmp(a, "--backend=", 10) || !strncmp(a, "-backend=", 9)) {
+            value = strchr(a, '=') + 1;
+        } else {
+            i++;
+            continue;
+        }
+        if (!mk_backend_known(value))
+            return cli_usage_error("--backend: expected one of %s, got \"%s\"",
+                                   mk_backend_names(names, sizeof(names)), value);
+        cli->backend_name = value;
+        memmove(&argv[i], &argv[i + words], (size_t)(*argc - i - words + 1) * sizeof(*argv));
+        *argc -= words;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {.gpu = -1};
@@ -116,6 +153,9 @@ int main(int argc, char **argv)
     /* NO_COLOR counts only when set to a non-empty value (no-color.org). */
     cli.color = cli.tty && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
 
+    if ((r = take_backend_option(&cli, &argc, argv)) != 0)
+        return r;
+    r = -1;
     for (int i = 1; i < argc && cmd_at < 0; i++) {
         if (argv[i][0] == '-') {
             i += takes_value(argv[i]);
@@ -134,11 +174,20 @@ int main(int argc, char **argv)
         const char *name = argv[cmd_at];
         memmove(&argv[cmd_at], &argv[cmd_at + 1], (size_t)(argc - cmd_at) * sizeof(*argv));
         argc--;
+        /* `migctl sim ...` manages the simulated machine, whatever --backend says. */
+        if (!strcmp(name, "sim"))
+            cli.backend_name = "sim";
         for (size_t k = 0; k < MK_ELEMENTSOF(commands); k++)
             if (!strcmp(name, commands[k].name))
                 r = commands[k].fn(&cli, argc, argv);
     } else if (r < 0) {
         r = top_level(&cli, argc, argv);
+    }
+    /* What a failure needs said beyond nvidia-smi's line ("requires root", a pending mode),
+     * after that line. */
+    if (cli.backend && mk_backend_hint(cli.backend)) {
+        fflush(stdout);
+        fprintf(stderr, "migctl: %s\n", mk_backend_hint(cli.backend));
     }
     mk_backend_close(cli.backend);
     mk_catalog_free(cli.cat);

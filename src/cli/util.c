@@ -107,14 +107,31 @@ struct mk_catalog *cli_catalog(struct cli *cli)
     return cli->cat;
 }
 
+/* The backend to open: --backend, else MIGKIT_BACKEND, else "auto" -- except that an
+ * explicit --state asks for the simulator, so "auto" then means sim. NULL after printing a
+ * usage error for a name no backend has. */
+static const char *backend_name(const struct cli *cli)
+{
+    const char *name = cli->backend_name, *env = getenv("MIGKIT_BACKEND");
+    char names[64];
+    if (!name)
+        name = env && *env ? env : cli->state_dir ? "sim" : "auto";
+    if (!mk_backend_known(name)) {
+        cli_usage_error("%s: expected one of %s, got \"%s\"",
+                        cli->backend_name ? "--backend" : "MIGKIT_BACKEND",
+                        mk_backend_names(names, sizeof(names)), name);
+        return NULL;
+    }
+    return name;
+}
+
 struct mk_backend *cli_backend(struct cli *cli, bool writable)
 {
-    struct mk_backend_config cfg = {.name = "sim", .state_dir = cli->state_dir,
-                                    .writable = writable};
+    struct mk_backend_config cfg = {.state_dir = cli->state_dir, .writable = writable};
     struct mk_error err = {0};
     if (cli->backend)
         return cli->backend;
-    if (!cli_catalog(cli))
+    if (!(cfg.name = backend_name(cli)) || !cli_catalog(cli))
         return NULL;
     if (mk_backend_open(&cfg, cli->cat, &cli->backend, &err) < 0) {
         cli_fail(255, "%s", mk_strerror(&err));

@@ -7,6 +7,16 @@
 
 #include "migkit/geometry.h"
 
+const char *mk_fault_name(int f)
+{
+    static const char *const names[] = {
+#define X(n, s) s,
+        MK_FAULT_MAP(X)
+#undef X
+    };
+    return f >= 0 && f < MK_FAULT__COUNT ? names[f] : NULL;
+}
+
 void mk_gpu_init(struct mk_gpu *g, const struct mk_model *m, int index)
 {
     memset(g, 0, sizeof(*g));

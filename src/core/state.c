@@ -60,6 +60,29 @@ static int parse_gi(json_t *o, struct mk_gpu *g, struct mk_gi *gi, const char *o
     return 0;
 }
 
+/* "faults": {"create-gi": N, ...}, the simulator's pending injected failures (optional). */
+static int parse_faults(json_t *f, struct mk_gpu *g, const char *origin, int idx,
+                        struct mk_error *err)
+{
+    const char *key;
+    json_t *v;
+    if (!f)
+        return 0;
+    if (!json_is_object(f))
+        return bad(err, origin, "\"faults\" must be an object", idx);
+    json_object_foreach(f, key, v)
+    {
+        int k;
+        for (k = 0; k < MK_FAULT__COUNT && strcmp(key, mk_fault_name(k)); k++)
+            ;
+        if (k == MK_FAULT__COUNT || !json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > 1000)
+            return bad(err, origin, "\"faults\" holds an unknown kind or a bad count", idx);
+        g->faults[k] = (int)json_integer_value(v);
+    }
+    return 0;
+}
+
 static int parse_gpu(json_t *o, const struct mk_catalog *cat, struct mk_gpu *g, int idx,
                      const char *origin, struct mk_error *err)
 {
@@ -83,6 +106,8 @@ static int parse_gpu(json_t *o, const struct mk_catalog *cat, struct mk_gpu *g, 
     snprintf(g->uuid, sizeof(g->uuid), "%s", uuid);
     snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "%s", bus);
     g->mig_enabled = json_is_true(json_object_get(o, "mig_enabled"));
+    if ((r = parse_faults(json_object_get(o, "faults"), g, origin, idx, err)) < 0)
+        return r;
     gis = json_object_get(o, "gis");
     if (gis && (!json_is_array(gis) || json_array_size(gis) > MK_MAX_GIS))
         return bad(err, origin, "\"gis\" must be an array of at most 15 GPU instances", idx);
@@ -163,6 +188,14 @@ char *mk_state_dump(const struct mk_gpu *gpus, int n)
         json_object_set_new(o, "uuid", json_string(g->uuid));
         json_object_set_new(o, "pci_bus_id", json_string(g->pci_bus_id));
         json_object_set_new(o, "mig_enabled", json_boolean(g->mig_enabled));
+        for (int f = 0; f < MK_FAULT__COUNT; f++) {
+            if (!g->faults[f])
+                continue;
+            if (!json_object_get(o, "faults"))
+                json_object_set_new(o, "faults", json_object());
+            json_object_set_new(json_object_get(o, "faults"), mk_fault_name(f),
+                                json_integer(g->faults[f]));
+        }
         for (int k = 0; k < g->ngi; k++) {
             const struct mk_gi *gi = &g->gi[k];
             json_t *go = json_object(), *cis = json_array();

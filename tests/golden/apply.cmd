@@ -49,3 +49,16 @@ migctl apply -f $TESTDATA/apply/layouts.yaml -c full --hooks $TESTDATA/apply/hoo
 sh cat "$STATE/hooks.log"
 migctl assert -f $TESTDATA/apply/layouts.yaml -c balanced
 migctl apply -f $TESTDATA/apply/layouts.yaml -c full --hooks $TESTDATA/apply/hooks-bad.yaml
+# an operation fails on GPU 1 (another process holds its device node): GPU 1 is rolled back
+# to its old layout, GPU 0 is applied, the exit status says it failed
+migctl sim fault create-ci -i 1
+migctl apply -f $TESTDATA/apply/layouts.yaml -c small-and-big
+migctl assert -f $TESTDATA/apply/layouts.yaml -c balanced -i 1
+migctl assert -f $TESTDATA/apply/layouts.yaml -c small-and-big -i 0
+# when the way back fails too, the GPU is reported as it is
+migctl sim fault create-gi --count 2 -i 1
+migctl apply -f $TESTDATA/apply/layouts.yaml -c small-and-big --json -i 1
+migctl mig -lgi -i 1
+migctl sim fault create-gi --count 0 -i 1
+migctl apply -f $TESTDATA/apply/layouts.yaml -c small-and-big
+migctl sim fault remove-gi

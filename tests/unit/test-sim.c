@@ -236,7 +236,7 @@ static void test_backend_operation_errors(void **state)
     struct fixture *f = *state;
     struct mk_error err = {0};
     struct mk_backend *b = must_open(f, true), *none = NULL;
-    struct mk_backend_config cfg = {.name = "nvml", .state_dir = f->state_dir};
+    struct mk_backend_config cfg = {.name = "bogus", .state_dir = f->state_dir};
     int id = -1, n = -1;
 
     assert_int_equal(mk_backend_gi_create(b, 1, prof(b, 0, 19), -1, &id, &err), -EINVAL);
