@@ -645,8 +645,10 @@ static int restore_gpu(void *ctx, const struct store_gpu *sg, struct mk_error *e
         return 0; /* never written by this migd; instances on it are refused below */
     rs->seen[sg->idx] = true;
     snprintf(rs->stored_model[sg->idx], MK_NAME_LEN, "%s", sg->model);
-    /* The same model at the same index is the same GPU: it keeps its UUID. */
-    if (sg->idx < reg->ngpus && !strcmp(sg->model, reg->gpus[sg->idx].rec.model))
+    /* The same model at the same index is the same GPU: it keeps its UUID (unless the
+     * driver gave it one: then the driver's wins). */
+    if (sg->idx < reg->ngpus && !strcmp(sg->model, reg->gpus[sg->idx].rec.model) &&
+        !reg->gpus[sg->idx].rec.uuid[0])
         snprintf(reg->gpus[sg->idx].rec.uuid, MK_UUID_LEN, "%s", sg->uuid);
     return 0;
 }
@@ -749,13 +751,17 @@ static int init_gpus(struct registry *reg, const struct registry_config *cfg, st
         snprintf(g->rec.name, sizeof(g->rec.name), "%s", m->name);
         g->rec.memory_bytes = (uint64_t)m->memory_mib * MIB;
         g->rec.sms = m->sm_total;
+        if (cfg->uuids && cfg->uuids[i])
+            snprintf(g->rec.uuid, sizeof(g->rec.uuid), "%s", cfg->uuids[i]);
         mk_gpu_init(&g->geo, m, i);
         g->geo.mig_enabled = true; /* soft instances need no mode switch */
     }
     return 0;
 }
 
-/* Writes new GPU rows (fresh UUIDs) and the start event in one transaction. */
+/* Writes every GPU row (new ones get fresh UUIDs; a GPU whose model changed at its index
+ * is replaced: restore_instance() refused that where instances live) and the start event,
+ * in one transaction. */
 static int record_start(struct registry *reg, struct mk_error *err)
 {
     const struct registry_who who = {0, 0};
@@ -764,12 +770,10 @@ static int record_start(struct registry *reg, struct mk_error *err)
         return r;
     for (int i = 0; i < reg->ngpus && r == 0; i++) {
         struct reg_gpu *g = &reg->gpus[i];
-        if (!g->rec.uuid[0]) {
-            if ((r = mk_uuid_generate("GPU-", g->rec.uuid, sizeof(g->rec.uuid))) < 0)
-                mk_error_set(err, r, "cannot generate a UUID: %s", strerror(-r));
-            else
-                r = store_gpu_put(reg->store, &g->rec, err);
-        }
+        if (!g->rec.uuid[0] && (r = mk_uuid_generate("GPU-", g->rec.uuid, MK_UUID_LEN)) < 0)
+            mk_error_set(err, r, "cannot generate a UUID: %s", strerror(-r));
+        if (r == 0)
+            r = store_gpu_put(reg->store, &g->rec, err);
         snprintf(g->geo.uuid, sizeof(g->geo.uuid), "%s", g->rec.uuid);
     }
     if (r == 0)

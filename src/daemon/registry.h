@@ -47,7 +47,8 @@ struct registry_who {
 struct registry_config {
     const char *db_path;                  /* STATE_DIR/migd.db */
     const struct mk_catalog *cat;         /* borrowed; outlives the registry */
-    const struct mk_model *const *models; /* the simulated GPUs, one model each */
+    const struct mk_model *const *models; /* the GPUs' models, one each (borrowed) */
+    const char *const *uuids;             /* their UUIDs (NVML); NULL: kept in the store */
     int nmodels;
     const char *proc_root; /* "/proc"; NULL means "/proc" */
 };
