@@ -154,6 +154,41 @@ class Lifecycle(Base):
         self.assert_error(self.d.request("DELETE", url + "/1000"), 404)
 
 
+class Leases(Base):
+    """The lease server wired to the registry (when migd is built with it): grants count
+    against the quota, block shrinking and destroying, and go when the connection does."""
+
+    def test_lease_rules(self):
+        lease_sock = os.path.join(self.d.run_dir, "lease.sock")
+        if not os.path.exists(lease_sock):
+            self.skipTest("migd built without the lease server")
+        u = self.create({"memory_bytes": 4 * GIB, "sms": 8})["uuid"]
+        self.assertEqual(self.d.request("POST", "/v1/instances/%s/processes" % u, {}).status, 201)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(lease_sock)
+        f = s.makefile("rwb")
+        try:
+            f.write(b"HELLO 1 held=0\nGRANT %d\nGRANT %d\n" % (3 * GIB, 2 * GIB))
+            f.flush()
+            self.assertIn(b"quota=%d" % (4 * GIB), f.readline())
+            self.assertEqual(f.readline().split()[0], b"OK")
+            self.assertEqual(f.readline().split()[:2], [b"NO", b"free=%d" % GIB])
+            self.assertEqual(self.d.get("/v1/instances/" + u).json["leased_bytes"], 3 * GIB)
+            r = self.d.request("PATCH", "/v1/instances/" + u, {"quota_bytes": 2 * GIB})
+            self.assert_error(r, 409)
+            self.assertIn("(2147483648 bytes): its processes hold 3.0 GiB (3221225472 bytes)",
+                          r.json["error"])
+            self.assert_error(self.d.request("DELETE", "/v1/instances/" + u), 409)
+        finally:
+            f.close()
+            s.close()
+        for _ in range(500):
+            if self.d.get("/v1/instances/" + u).json["leased_bytes"] == 0:
+                break
+            time.sleep(0.01)
+        self.assertEqual(self.d.get("/v1/instances/" + u).json["leased_bytes"], 0)
+
+
 class BadRequests(Base):
     """Every bad request gets a 4xx with a message, and changes nothing."""
 
