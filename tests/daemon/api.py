@@ -314,7 +314,7 @@ class Unauthorised(Base):
         os.chmod(self.d.sock, 0o666)
         os.chmod(self.d.run_dir, 0o755)
         os.chmod(self.d.tmp, 0o755)
-        code = ("import sys; sys.path.insert(0, %r); import migdtest; d = migdtest.Migd('x'); "
+        code = ("import sys; sys.path.insert(0, %r); import migdtest; d = migdtest.Migd('x', base='/'); "
                 "d.sock = %r; print(d.get('/v1/instances').status, "
                 "d.request('POST', '/v1/instances', {'profile': 19}).status)"
                 % (os.path.dirname(os.path.abspath(__file__)), self.d.sock))
