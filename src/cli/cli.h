@@ -90,6 +90,7 @@ int cmd_status(struct cli *cli, int argc, char **argv); /* status */
 int cmd_apply(struct cli *cli, int argc, char **argv);  /* apply */
 int cmd_assert(struct cli *cli, int argc, char **argv); /* assert */
 int cmd_export(struct cli *cli, int argc, char **argv); /* export */
+int cmd_plan(struct cli *cli, int argc, char **argv);   /* plan */
 
 /* cmd-status.c: draws one GPU's slice map and legend (the `status` picture) under heading,
  * in the style stdout calls for. Returns 0 or -ENOMEM. */

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"apply", cmd_apply},
     {"assert", cmd_assert},
     {"export", cmd_export},
+    {"plan", cmd_plan},
 };
 
 static void usage(FILE *f)
@@ -60,6 +61,8 @@ static void usage(FILE *f)
           "  assert -f FILE [-c LABEL] [--valid-config]\n"
           "                                  check the machine (or only the file) against it\n"
           "  export [-o yaml|json] [-l LABEL] the current layout as a configuration\n"
+          "  plan -f WORKLOADS [--fleet FLEET] [--headroom H] [-o FILE] [--label NAME]\n"
+          "       [--svg FILE]                MIG layouts for workloads across a fleet\n"
           "\n"
           "Common options:\n"
           "  -i, --id N        act on GPU N only (default: every GPU)\n"
