@@ -40,6 +40,7 @@ struct pl_model {
     uint32_t nstates;
     uint8_t *ok;       /* [nstates]: 1 when the multiset fits one GPU */
     int8_t *best_add;  /* [nstates]: largest profile that can still be added, or -1 */
+    uint16_t *addable; /* [nstates]: bit j set when one more GI of profile j fits */
     int nmax;          /* maximal multisets (nothing can be added) */
     uint32_t *maximal; /* [nmax] */
     uint8_t *maxcnt;   /* [nmax * n]: their counts */
@@ -50,10 +51,11 @@ static inline int pl_count(const struct pl_model *pm, uint32_t s, int j)
     return (int)(s / pm->stride[j] % (uint32_t)(pm->maxc[j] + 1));
 }
 
-/* The state after adding one GI of profile j to s, or -1 when it does not fit. */
+/* The state after adding one GI of profile j to s, or -1 when it does not fit. One table
+ * lookup: the packers call this millions of times on large fleets. */
 static inline int64_t pl_add(const struct pl_model *pm, uint32_t s, int j)
 {
-    if (j < 0 || pl_count(pm, s, j) == pm->maxc[j] || !pm->ok[s + pm->stride[j]])
+    if (j < 0 || !(pm->addable[s] & (1u << j)))
         return -1;
     return (int64_t)(s + pm->stride[j]);
 }

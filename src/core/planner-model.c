@@ -158,8 +158,10 @@ static int finish(struct pl_model *pm, struct mk_error *err)
         if (!pm->ok[s])
             continue;
         for (int j = 0; j < pm->n; j++)
-            if (pl_add(pm, s, j) >= 0)
+            if (pl_count(pm, s, j) < pm->maxc[j] && pm->ok[s + pm->stride[j]]) {
+                pm->addable[s] |= (uint16_t)(1u << j);
                 pm->best_add[s] = (int8_t)j;
+            }
         pm->nmax += pm->best_add[s] < 0;
     }
     pm->maximal = mk__calloc((size_t)pm->nmax, sizeof(*pm->maximal));
@@ -195,9 +197,10 @@ int pl_model_init(struct pl_model *pm, const struct mk_model *m, struct mk_error
     bits = ((size_t)1 << m->grid) * pm->nstates;
     pm->ok = mk__calloc(pm->nstates, 1);
     pm->best_add = mk__calloc(pm->nstates, 1);
+    pm->addable = mk__calloc(pm->nstates, sizeof(*pm->addable));
     e.seen = mk__calloc(bits / 8 + 1, 1);
     e.g = mk__malloc(sizeof(*e.g));
-    if (!pm->ok || !pm->best_add || !e.seen || !e.g) {
+    if (!pm->ok || !pm->best_add || !pm->addable || !e.seen || !e.g) {
         mk__free(e.seen);
         mk__free(e.g);
         return mk_error_set(err, -ENOMEM, "out of memory");
@@ -214,6 +217,7 @@ void pl_model_free(struct pl_model *pm)
 {
     mk__free(pm->ok);
     mk__free(pm->best_add);
+    mk__free(pm->addable);
     mk__free(pm->maximal);
     mk__free(pm->maxcnt);
     memset(pm, 0, sizeof(*pm));

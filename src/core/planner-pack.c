@@ -766,15 +766,18 @@ static int attempt(const struct pl_problem *pb, const struct pl_sol *seed, int r
     return r;
 }
 
-/* Sort key of the spread attempt: level first; within the levels that fit, largest first
- * (they must all go in), within the others smallest first (as many as possible). */
-static bool spread_before(const struct pl_problem *pb, const double *v, int max_level, int a, int b)
+/* Sort keys of the spread attempt, one per item (qsort has no context argument; set only
+ * inside attempt_spread): level first; within the levels that fit, largest first (they must
+ * all go in), within the others smallest first (as many as possible). Sizes are below 1, so
+ * level * 4 keeps the levels apart. */
+static const double *spread_key;
+
+static int by_spread_key(const void *a, const void *b)
 {
-    const struct pl_type *x = &pb->types[pb->item_type[a]], *y = &pb->types[pb->item_type[b]];
-    double va = v[pb->item_type[a]], vb = v[pb->item_type[b]];
-    if (x->level != y->level)
-        return x->level < y->level;
-    return x->level < max_level ? va > vb + EPS : va < vb - EPS;
+    int x = *(const int *)a, y = *(const int *)b;
+    if (spread_key[x] != spread_key[y])
+        return spread_key[x] < spread_key[y] ? -1 : 1;
+    return x - y;
 }
 
 /*
@@ -788,23 +791,25 @@ static int attempt_spread(const struct pl_problem *pb, const struct pl_sol *seed
 {
     struct pl_weights W;
     double *load = mk__calloc((size_t)pb->ngpus + 1, sizeof(double));
+    double *key = mk__malloc(((size_t)pb->nitems + 1) * sizeof(double));
     int *order = mk__malloc(((size_t)pb->nitems + 1) * sizeof(int)), n = 0;
-    int r = load && order ? pl_weights_make(pb, 1, 1, 0, 0, 0, &W) : -ENOMEM;
+    int r = load && key && order ? pl_weights_make(pb, 1, 1, 0, 0, 0, &W) : -ENOMEM;
     if (r < 0) {
         mk__free(load);
+        mk__free(key);
         mk__free(order);
         return r;
     }
     pl_sol_copy(pb, out, seed);
-    for (int i = 0; i < pb->nitems; i++)
+    for (int i = 0; i < pb->nitems; i++) {
+        int t = pb->item_type[i], level = pb->types[t].level;
+        key[i] = level * 4.0 + (level < max_level ? -W.v[t] : W.v[t]);
         if (out->item_gpu[i] < 0)
             order[n++] = i;
-    for (int a = 1; a < n; a++) /* insertion sort: stable, types stay together */
-        for (int b = a; b > 0 && spread_before(pb, W.v, max_level, order[b], order[b - 1]); b--) {
-            int t = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = t;
-        }
+    }
+    spread_key = key;
+    qsort(order, (size_t)n, sizeof(int), by_spread_key);
+    spread_key = NULL;
     for (int k = 0; k < n; k++) {
         const struct pl_type *ty = &pb->types[pb->item_type[order[k]]];
         int best = -1, mi;
@@ -825,6 +830,7 @@ static int attempt_spread(const struct pl_problem *pb, const struct pl_sol *seed
     r = repair(pb, &W, out);
     pl_weights_free(&W);
     mk__free(load);
+    mk__free(key);
     mk__free(order);
     return r;
 }
