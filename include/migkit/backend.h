@@ -27,8 +27,8 @@ struct mk_backend_config {
  * -errno with detail in err and leaves *ret untouched. The simulator creates a default
  * machine (one h100-sxm5-80gb with MIG enabled) on first use. Under nvml, each GPU's model
  * is the catalog's checked against the driver (or built from the driver for a GPU the
- * catalog lacks, slug "from-driver") and is owned by the backend: mk_gpu.model stays valid
- * until mk_backend_close(). */
+ * catalog lacks, slug "from-driver"): the catalog's own when they agree, else a model kept
+ * for the rest of the process. Either way mk_gpu.model outlives the backend. */
 int mk_backend_open(const struct mk_backend_config *cfg, const struct mk_catalog *cat,
                     struct mk_backend **ret, struct mk_error *err);
 

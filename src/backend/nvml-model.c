@@ -14,6 +14,7 @@
  * nvmlDeviceGetMemoryInfo (the total, for names and the model of an unknown GPU).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,11 +390,14 @@ static int overlay_model(struct mk_model *m, struct drv_profile *d, int n, struc
     struct mk_model *out = mk__malloc(sizeof(*out));
     if (!out)
         return mk_error_set(err, -ENOMEM, "out of memory");
-    *out = *m;
+    /* memcpy, not assignment, here and below: padding is copied too, so that an overlay that
+     * changed nothing compares equal byte for byte (mk__nvml_model_build). */
+    memcpy(out, m, sizeof(*out));
     out->nprofiles = 0;
     for (int i = 0; i < m->nprofiles; i++) {
-        struct mk_gi_profile p = m->profiles[i];
+        struct mk_gi_profile p;
         struct drv_profile *match = NULL;
+        memcpy(&p, &m->profiles[i], sizeof(p));
         for (int k = 0; k < n && !match; k++)
             if (d[k].id == p.id)
                 match = &d[k];
@@ -403,7 +407,7 @@ static int overlay_model(struct mk_model *m, struct drv_profile *d, int n, struc
         }
         match->used = true;
         overlay_profile(out, &p, match);
-        out->profiles[out->nprofiles++] = p;
+        memcpy(&out->profiles[out->nprofiles++], &p, sizeof(p));
     }
     for (int k = 0; k < n && out->nprofiles < MK_MAX_GI_PROFILES; k++)
         if (!d[k].used && profile_from_driver(out, &d[k], &out->profiles[out->nprofiles])) {
@@ -411,7 +415,7 @@ static int overlay_model(struct mk_model *m, struct drv_profile *d, int n, struc
                      out->profiles[out->nprofiles].name, d[k].id);
             out->nprofiles++;
         }
-    *m = *out;
+    memcpy(m, out, sizeof(*m));
     mk__free(out);
     return 0;
 }
@@ -466,44 +470,102 @@ static uint32_t total_mib(const struct mk_nvml *fn, nvmlDevice_t dev)
     return (uint32_t)(mem.total / MIB);
 }
 
-int mk__nvml_model_build(const struct mk_nvml *fn, nvmlDevice_t dev, const struct mk_catalog *cat,
-                         const char *name, unsigned int pci_id, bool mig_capable,
-                         struct mk_model *ret, struct mk_error *err)
+/* ---- the models the backend made ---- */
+
+/* Models that are not the catalog's (the driver differs from it, or it lacks the GPU) are
+ * kept here for the rest of the process, one copy of each: a mk_gpu's model and profile
+ * pointers must outlive the backend that read them, as a catalog's do (migctl apply opens
+ * the backend again to verify its work and compares profile pointers). The list only grows
+ * by the distinct models one process meets; it is never freed (reachable, so not a leak). */
+static struct interned {
+    struct interned *next;
+    struct mk_model model;
+} * interned;
+static pthread_mutex_t interned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct mk_model *intern(const struct mk_model *m)
 {
-    const struct mk_model *cm = find_model(cat, pci_id, name);
-    struct drv_profile d[NVML_GPU_INSTANCE_PROFILE_COUNT];
-    int n;
+    struct interned *e;
+    pthread_mutex_lock(&interned_lock);
+    for (e = interned; e; e = e->next)
+        if (memcmp(&e->model, m, sizeof(*m)) == 0)
+            break;
+    if (!e && (e = mk__malloc(sizeof(*e)))) {
+        memcpy(&e->model, m, sizeof(*m));
+        e->next = interned;
+        interned = e;
+    }
+    pthread_mutex_unlock(&interned_lock);
+    return e ? &e->model : NULL;
+}
+
+/* Fills m: the catalog's cm (with the driver's product name), or an empty model of slug
+ * MK_NVML_DRIVER_SLUG for a GPU the catalog lacks. */
+static void start_model(const struct mk_nvml *fn, nvmlDevice_t dev, const struct mk_model *cm,
+                        const char *name, unsigned int pci_id, struct mk_model *m)
+{
     if (cm) {
-        *ret = *cm;
-        if (strcmp(cm->name, name) != 0 && ret->nnames_alt < MK_MAX_ALTS)
-            snprintf(ret->names_alt[ret->nnames_alt++], sizeof(ret->names_alt[0]), "%s", cm->name);
+        memcpy(m, cm, sizeof(*m));
+        if (strcmp(cm->name, name) != 0 && m->nnames_alt < MK_MAX_ALTS)
+            snprintf(m->names_alt[m->nnames_alt++], sizeof(m->names_alt[0]), "%s", cm->name);
     } else {
-        memset(ret, 0, sizeof(*ret));
-        snprintf(ret->slug, sizeof(ret->slug), "%s", MK_NVML_DRIVER_SLUG);
-        ret->memory_mib = total_mib(fn, dev);
-        ret->name_base_gib = (int)((ret->memory_mib + 1023) / 1024);
-        ret->npci = 1;
-        ret->pci_ids[0] = pci_id;
-        ret->unverified = MK_FIELD(SM_TOTAL) | MK_FIELD(GI_IDS) | MK_FIELD(MIN_DRIVER);
-        add_note(ret,
+        memset(m, 0, sizeof(*m));
+        snprintf(m->slug, sizeof(m->slug), "%s", MK_NVML_DRIVER_SLUG);
+        m->memory_mib = total_mib(fn, dev);
+        m->name_base_gib = (int)((m->memory_mib + 1023) / 1024);
+        m->npci = 1;
+        m->pci_ids[0] = pci_id;
+        m->unverified = MK_FIELD(SM_TOTAL) | MK_FIELD(GI_IDS) | MK_FIELD(MIN_DRIVER);
+        add_note(m,
                  "not in the catalog: profiles as the driver reports them (PCI device ID "
                  "0x%08X)",
                  pci_id);
     }
-    snprintf(ret->name, sizeof(ret->name), "%s", name);
+    if (strcmp(m->name, name) != 0)
+        snprintf(m->name, sizeof(m->name), "%s", name);
+}
+
+/* The driver's view applied to m (started by start_model). */
+static int fill_model(const struct mk_nvml *fn, nvmlDevice_t dev, bool from_catalog,
+                      bool mig_capable, struct mk_model *m, struct mk_error *err)
+{
+    struct drv_profile d[NVML_GPU_INSTANCE_PROFILE_COUNT];
+    int n;
     if (!mig_capable) {
-        ret->nprofiles = 0;
-        add_note(ret, "MIG is not supported on this GPU (NVML: Not Supported)");
+        m->nprofiles = 0;
+        add_note(m, "MIG is not supported on this GPU (NVML: Not Supported)");
         return 0;
     }
-    n = query_profiles(fn, dev, d);
-    if (n == 0) {
-        if (!cm)
-            add_note(ret, "the driver reported no GPU-instance profiles");
+    if ((n = query_profiles(fn, dev, d)) == 0) {
+        if (!from_catalog)
+            add_note(m, "the driver reported no GPU-instance profiles");
         return 0;
     }
-    if (cm)
-        return overlay_model(ret, d, n, err);
-    driver_model(ret, d, n);
+    if (from_catalog)
+        return overlay_model(m, d, n, err);
+    driver_model(m, d, n);
+    return 0;
+}
+
+int mk__nvml_model_build(const struct mk_nvml *fn, nvmlDevice_t dev, const struct mk_catalog *cat,
+                         const char *name, unsigned int pci_id, bool mig_capable,
+                         const struct mk_model **ret, struct mk_error *err)
+{
+    const struct mk_model *cm = find_model(cat, pci_id, name), *out;
+    struct mk_model *m = mk__malloc(sizeof(*m));
+    int r;
+    if (!m)
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    start_model(fn, dev, cm, name, pci_id, m);
+    if ((r = fill_model(fn, dev, cm != NULL, mig_capable, m, err)) < 0) {
+        mk__free(m);
+        return r;
+    }
+    /* The catalog's own model when the driver agrees with it in every byte. */
+    out = cm && memcmp(m, cm, sizeof(*m)) == 0 ? cm : intern(m);
+    mk__free(m);
+    if (!out)
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    *ret = out;
     return 0;
 }

@@ -29,8 +29,16 @@
 
 struct nvml_gpu {
     nvmlDevice_t dev;
-    bool mig_capable;      /* GetMigMode answered (it says NOT_SUPPORTED on an L4) */
-    struct mk_model model; /* what b->gpus[i].model points at */
+    bool mig_capable;             /* GetMigMode answered (it says NOT_SUPPORTED on an L4) */
+    const struct mk_model *model; /* the catalog's, or one kept for the process (nvml-model.c) */
+};
+
+/* What identifies a GPU, as NVML reports it. */
+struct ident {
+    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+    char uuid[MK_UUID_LEN];
+    char bus_id[32];
+    unsigned int pci_id, subsystem_id;
 };
 
 struct nvml {
@@ -71,9 +79,8 @@ static int fail(struct mk_backend *b, struct mk_error *err, nvmlReturn_t rc, con
 
 /* ---- reading a GPU ---- */
 
-/* Name, UUID and PCI identity of GPU i into g and the returned name/PCI ID. */
-static int read_identity(struct mk_backend *b, int i, struct mk_gpu *g, char *name, size_t len,
-                         unsigned int *ret_pci_id, struct mk_error *err)
+/* Name, UUID and PCI identity of GPU i. */
+static int read_identity(struct mk_backend *b, int i, struct ident *id, struct mk_error *err)
 {
     const struct mk_nvml *fn = priv(b)->fn;
     nvmlDevice_t dev = priv(b)->gpus[i].dev;
@@ -81,17 +88,18 @@ static int read_identity(struct mk_backend *b, int i, struct mk_gpu *g, char *na
     nvmlPciInfo_t pci;
     nvmlReturn_t rc;
     memset(&pci, 0, sizeof(pci));
-    if ((rc = fn->nvmlDeviceGetName(dev, name, (unsigned int)len)) != NVML_SUCCESS)
+    if ((rc = fn->nvmlDeviceGetName(dev, id->name, sizeof(id->name))) != NVML_SUCCESS)
         return fail(b, err, rc, "GPU %d: nvmlDeviceGetName", i);
     if ((rc = fn->nvmlDeviceGetUUID(dev, uuid, sizeof(uuid))) != NVML_SUCCESS)
         return fail(b, err, rc, "GPU %d: nvmlDeviceGetUUID", i);
     if ((rc = fn->nvmlDeviceGetPciInfo_v3(dev, &pci)) != NVML_SUCCESS)
         return fail(b, err, rc, "GPU %d: nvmlDeviceGetPciInfo_v3", i);
-    if (strlen(uuid) >= sizeof(g->uuid) || strlen(pci.busId) >= sizeof(g->pci_bus_id))
+    if (strlen(uuid) >= sizeof(id->uuid) || strlen(pci.busId) >= sizeof(id->bus_id))
         return mk_error_set(err, -EBADMSG, "GPU %d: UUID or PCI bus ID longer than expected", i);
-    memcpy(g->uuid, uuid, strlen(uuid) + 1);
-    memcpy(g->pci_bus_id, pci.busId, strlen(pci.busId) + 1);
-    *ret_pci_id = pci.pciDeviceId;
+    memcpy(id->uuid, uuid, strlen(uuid) + 1);
+    memcpy(id->bus_id, pci.busId, strlen(pci.busId) + 1);
+    id->pci_id = pci.pciDeviceId;
+    id->subsystem_id = pci.pciSubSystemId;
     return 0;
 }
 
@@ -101,7 +109,6 @@ static int read_cis(struct mk_backend *b, int i, nvmlGpuInstance_t h, struct mk_
                     struct mk_error *err)
 {
     const struct mk_nvml *fn = priv(b)->fn;
-    struct mk_model *m = &priv(b)->gpus[i].model;
     for (unsigned int cp = 0; cp < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; cp++) {
         nvmlComputeInstance_t ch[MK_MAX_CIS];
         unsigned int n = MK_MAX_CIS;
@@ -121,9 +128,6 @@ static int read_cis(struct mk_backend *b, int i, nvmlGpuInstance_t h, struct mk_
             c->profile_id = (int)info.profileId;
             c->start = (int)info.placement.start;
             c->slices = (int)info.placement.size;
-            if (!mk_model_ci_profile(m, c->profile_id) && m->nci_profiles < MK_MAX_CI_PROFILES)
-                m->ci_profiles[m->nci_profiles++] =
-                    (struct mk_ci_profile){c->profile_id, c->slices};
             gi->nci++;
         }
     }
@@ -237,25 +241,31 @@ static int read_gpu(struct mk_backend *b, int i, bool rebuild, struct mk_error *
     struct nvml_gpu *ng = &priv(b)->gpus[i];
     const struct mk_nvml *fn = priv(b)->fn;
     struct mk_gpu *g = &b->gpus[i];
-    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
-    unsigned int cur = 0, pend = 0, pci_id = 0;
+    unsigned int cur = 0, pend = 0;
+    struct ident id;
     nvmlReturn_t rc;
     int r;
     /* The handle is fetched again every time: enabling MIG on Ampere resets the GPU, after
      * which NVML says attributes must be queried again (ref §6.3). */
     if ((rc = fn->nvmlDeviceGetHandleByIndex_v2((unsigned int)i, &ng->dev)) != NVML_SUCCESS)
         return fail(b, err, rc, "GPU %d: nvmlDeviceGetHandleByIndex_v2", i);
-    mk_gpu_init(g, &ng->model, i);
-    if ((r = read_identity(b, i, g, name, sizeof(name), &pci_id, err)) < 0)
+    if ((r = read_identity(b, i, &id, err)) < 0)
         return r;
     rc = fn->nvmlDeviceGetMigMode(ng->dev, &cur, &pend);
     if (rc != NVML_SUCCESS && rc != NVML_ERROR_NOT_SUPPORTED)
         return fail(b, err, rc, "GPU %d: nvmlDeviceGetMigMode", i);
     ng->mig_capable = rc == NVML_SUCCESS;
-    g->mig_enabled = ng->mig_capable && cur == NVML_DEVICE_MIG_ENABLE;
-    if (rebuild && (r = mk__nvml_model_build(fn, ng->dev, b->cat, name, pci_id, ng->mig_capable,
-                                             &ng->model, err)) < 0)
+    if ((rebuild || !ng->model) &&
+        (r = mk__nvml_model_build(fn, ng->dev, b->cat, id.name, id.pci_id, ng->mig_capable,
+                                  &ng->model, err)) < 0)
         return r;
+    mk_gpu_init(g, ng->model, i);
+    memcpy(g->uuid, id.uuid, sizeof(g->uuid));
+    memcpy(g->pci_bus_id, id.bus_id, sizeof(g->pci_bus_id));
+    /* What the GPU really is, for configuration device filters, whatever model it maps to. */
+    g->pci_device_id = id.pci_id;
+    g->pci_subsystem_id = id.subsystem_id;
+    g->mig_enabled = ng->mig_capable && cur == NVML_DEVICE_MIG_ENABLE;
     if (!g->mig_enabled)
         return 0;
     if ((r = read_gis(b, i, err)) < 0)
@@ -365,8 +375,7 @@ static int nvml_set_mig(struct mk_backend *b, int gpu, bool enabled, struct mk_e
     int r;
     rc = priv(b)->fn->nvmlDeviceSetMigMode(priv(b)->gpus[gpu].dev, mode, &act);
     if (rc != NVML_SUCCESS)
-        return fail(b, err, rc, "%s MIG mode on GPU %d", enabled ? "Enabling" : "Disabling",
-                    gpu);
+        return fail(b, err, rc, "%s MIG mode on GPU %d", enabled ? "Enabling" : "Disabling", gpu);
     /* The mode, the profiles (fixed for the life of a mode) and the instances, afresh. */
     if ((r = read_gpu(b, gpu, true, err)) < 0)
         return r;
