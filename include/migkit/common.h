@@ -33,6 +33,7 @@
     X(NOT_FOUND, ENOENT, "Not Found")                                                         \
     X(INSUFFICIENT_RESOURCES, ENOSPC, "Insufficient Resources")                               \
     X(IN_USE, EBUSY, "In use by another client")                                              \
+    X(RESET_REQUIRED, EAGAIN, "GPU requires reset")                                           \
     X(CORRUPTED, EBADMSG, "Corrupted state")                                                  \
     X(NO_MEMORY, ENOMEM, "Insufficient Memory")                                               \
     X(IO, EIO, "I/O error")

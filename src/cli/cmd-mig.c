@@ -99,11 +99,19 @@ static int select_gpus(struct cli *cli, struct mk_backend *b, bool mig_only,
     }
     for (int i = 0; i < total; i++) {
         const struct mk_gpu *g = mk_backend_gpu(b, i);
-        if ((cli->gpu < 0 || cli->gpu == i) && (!mig_only || g->mig_enabled))
+        /* A GPU without MIG (an L4 through NVML) has no profiles at all. */
+        if ((cli->gpu < 0 || cli->gpu == i) && g->model->nprofiles > 0 &&
+            (!mig_only || g->mig_enabled))
             out[n++] = g;
     }
     if (n == 0) {
-        printf("%s\n", mig_only ? "No MIG-enabled devices found." : "No devices were found");
+        bool capable = false;
+        for (int i = 0; i < total; i++)
+            capable = capable || ((cli->gpu < 0 || cli->gpu == i) &&
+                                  mk_backend_gpu(b, i)->model->nprofiles > 0);
+        printf("%s\n", !capable   ? "No MIG-supported devices found."
+                        : mig_only ? "No MIG-enabled devices found."
+                                   : "No devices were found");
         return -1;
     }
     return n;
