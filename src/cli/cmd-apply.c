@@ -73,6 +73,7 @@ static int parse(struct cli *cli, int argc, char **argv, const char *cmd, struct
         {"o", required_argument, NULL, 'o'},
         {"label", required_argument, NULL, 'l'},
         {"l", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -81,7 +82,7 @@ static int parse(struct cli *cli, int argc, char **argv, const char *cmd, struct
     optind = 1;
     o->file = getenv("MIGKIT_CONFIG_FILE");
     o->label = getenv("MIGKIT_SELECTED_CONFIG");
-    while ((c = getopt_long_only(argc, argv, ":f:c:o:l:i:", longopts, NULL)) != -1) {
+    while ((c = getopt_long_only(argc, argv, ":f:c:o:l:i:h", longopts, NULL)) != -1) {
         if ((r = cli_common_option(cli, c, optarg)) != 0) {
             if (r < 0)
                 return CLI_EXIT_USAGE;
@@ -96,6 +97,15 @@ static int parse(struct cli *cli, int argc, char **argv, const char *cmd, struct
         case OPT_FORCE: o->force = true; break;
         case OPT_HOOKS: o->hooks = optarg; break;
         case OPT_VALID: o->valid_only = true; break;
+        case 'h':
+            printf("Usage:\n"
+                   "  migctl apply  -f FILE [-c LABEL] [--dry-run] [--force] [--hooks FILE] "
+                   "[--json] [-i N]\n"
+                   "  migctl assert -f FILE [-c LABEL] [--valid-config] [-i N]\n"
+                   "  migctl export [-o yaml|json] [-l LABEL] [-i N]\n"
+                   "FILE - reads standard input; MIGKIT_CONFIG_FILE and MIGKIT_SELECTED_CONFIG "
+                   "stand in for -f and -c.\nSee docs/apply.md.\n");
+            return -1;
         case ':':
             return cli_usage_error("%s: option %s needs a value", cmd, argv[optind - 1]);
         default:
@@ -616,7 +626,7 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
     struct mk_error err = {0};
     int r;
     if ((r = parse(cli, argc, argv, "apply", &rn.o)) != 0)
-        return r;
+        return r < 0 ? 0 : r;
     if (rn.o.hooks && hooks_load(rn.o.hooks, &rn.hooks, &err) < 0)
         return cli_fail(CLI_EXIT_USAGE, "apply: %s", mk_strerror(&err));
     if ((r = load_config(&rn, "apply")) != 0)
@@ -642,7 +652,7 @@ int cmd_assert(struct cli *cli, int argc, char **argv)
     struct run rn = {.cli = cli};
     int r, bad = 0;
     if ((r = parse(cli, argc, argv, "assert", &rn.o)) != 0)
-        return r;
+        return r < 0 ? 0 : r;
     if ((r = load_config(&rn, "assert")) != 0)
         goto out;
     if (rn.o.valid_only) {
@@ -770,7 +780,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
     char *text;
     int r;
     if ((r = parse(cli, argc, argv, "export", &o)) != 0)
-        return r;
+        return r < 0 ? 0 : r;
     if (!o.format)
         o.format = cli->json ? "json" : "yaml";
     if (strcmp(o.format, "yaml") != 0 && strcmp(o.format, "json") != 0)

@@ -160,8 +160,11 @@ static int sim_fault(struct cli *cli, int argc, char **argv)
         return cli_fail(mk_status_exit_code(r), "sim fault: %s", mk_strerror(&err));
     if ((r = mk_backend_commit(b, &err)) < 0)
         return cli_fail(255, "sim fault: cannot save the new state: %s", mk_strerror(&err));
-    printf("The next %d %s operation%s on GPU %d will fail\n", count, mk_fault_name(kind),
-           count == 1 ? "" : "s", gpu);
+    if (count == 0)
+        printf("No %s operation on GPU %d will be made to fail\n", mk_fault_name(kind), gpu);
+    else
+        printf("The next %d %s operation%s on GPU %d will fail\n", count, mk_fault_name(kind),
+               count == 1 ? "" : "s", gpu);
     return 0;
 }
 

@@ -162,6 +162,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 /* ---- GPUs ---- */
 
 /* Resolves --simulate's list into models (at most max). Returns the count or -errno. */
+/* --catalog, else MIGKIT_CATALOG (as migctl reads it), else none. */
+static const char *catalog_file(const struct options *o)
+{
+    const char *env = getenv("MIGKIT_CATALOG");
+    return o->catalog ? o->catalog : env && *env ? env : NULL;
+}
+
 static int simulated_gpus(const struct mk_catalog *cat, const char *list,
                           const struct mk_model **models, int max, struct mk_error *err)
 {
@@ -459,7 +466,8 @@ static int start(struct daemon *d, struct mk_error *err)
     struct api_config ac = {0};
     int n, r;
     if ((r = mk_catalog_new(&d->cat, err)) < 0 ||
-        (d->o.catalog && (r = mk_catalog_load_file(d->cat, d->o.catalog, err)) < 0))
+        (catalog_file(&d->o) &&
+         (r = mk_catalog_load_file(d->cat, catalog_file(&d->o), err)) < 0))
         return r;
     if (d->o.simulate)
         n = simulated_gpus(d->cat, d->o.simulate, models, MAX_GPUS, err);

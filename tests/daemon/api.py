@@ -247,10 +247,13 @@ class BadRequests(Base):
         conn.putrequest("POST", "/v1/instances")
         conn.putheader("Transfer-Encoding", "chunked")
         conn.endheaders()
-        for _ in range(20):
-            chunk = b" " * 8192
-            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        conn.send(b"0\r\n\r\n")
+        try:
+            for _ in range(20):
+                chunk = b" " * 8192
+                conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # migd stopped reading at the limit and answered; the answer is checked below
         r = conn.getresponse()
         self.assertEqual(r.status, 413)
         conn.close()
