@@ -1,0 +1,427 @@
+/*
+ * account.c - libmigshim's memory accounting: exact, per process, against a local reserve.
+ *
+ * Two numbers and a table, under one mutex:
+ *   used  bytes charged to the process's live allocations (every family, as hooks-*.c size
+ *         them), plus charges in flight;
+ *   held  bytes the quota source granted the process: migd's leases, or the standalone quota;
+ *   the table of live allocations: (kind, device pointer or handle) -> bytes charged, so that
+ *         every free returns exactly what its allocation took.
+ * Invariant: used <= held, and held is what the source granted (so, with leases, the sum over
+ * an instance's processes never exceeds its quota). An allocation that fits in held - used is
+ * a reserve hit: no round trip. A miss asks the source for the shortfall rounded up to the
+ * chunk (migd suggests one in HELLO), or for the exact shortfall if the chunk is denied; a
+ * refusal is CUDA_ERROR_OUT_OF_MEMORY. Frees give surplus back once the reserve exceeds two
+ * chunks, keeping one, so allocation churn does not turn into lease traffic.
+ *
+ * The table is an open-addressing hash table (linear probing, backward-shift deletion, no
+ * tombstones) of fixed capacity, mapped once at set-up: no allocation afterwards. Charges
+ * reserve their entry up front, so an allocation the driver made can always be recorded; a
+ * full table refuses new allocations (-EMFILE, reported as out of memory) rather than
+ * losing track of one. A fork child forgets every entry at once by bumping the table's
+ * generation: an entry of an older generation is an empty slot.
+ *
+ * The mutex is held across quota-source calls (one lease round trip on a reserve miss) and
+ * across the driver's cuMemRelease and cuMemUnmap, but never across cuMemAlloc or cuMemFree.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "shim/quota.h"
+#include "shim/shim.h"
+
+/* One table entry: 32 bytes. */
+struct slot {
+    uint64_t key;  /* device pointer, array, handle or mapping start */
+    uint64_t size; /* bytes charged (mappings: the length mapped, charged to their handle) */
+    uint64_t aux;  /* MK_SHIM_HANDLE: references (low 32 bits), mappings (high 32);
+                    * MK_SHIM_MAPPING: the handle mapped */
+    uint32_t gen;  /* the table generation that wrote it */
+    uint8_t kind;  /* enum mk_shim_kind; 0: empty */
+};
+
+/* Fibonacci hashing's multiplier, 2^64 / golden ratio: spreads aligned addresses. */
+#define HASH_MUL UINT64_C(0x9E3779B97F4A7C15)
+/* Smallest table, in entries. */
+#define MIN_CAPACITY 1024u
+/* Charges may fill the table to 3/4 (probe sequences stay short); VMM mappings and restored
+ * entries may go to 7/8, and at least one slot always stays empty, which ends every probe. */
+#define LIMIT_NUM 3u
+#define LIMIT_DEN 4u
+#define HARD_NUM  7u
+#define HARD_DEN  8u
+#define REFS_MASK UINT64_C(0xFFFFFFFF)
+#define MAPS_ONE  (UINT64_C(1) << 32)
+
+static struct {
+    pthread_mutex_t lock;
+    bool ready;
+    struct quota_source *src;
+    uint64_t quota, chunk;
+    uint64_t used, held;
+    struct slot *slots;
+    uint64_t mask;    /* capacity - 1 (a power of two) */
+    unsigned shift;   /* 64 - log2(capacity) */
+    uint64_t count;   /* live entries */
+    uint64_t pending; /* entries reserved by charges in flight */
+    uint64_t limit, hard;
+    uint32_t gen;
+} acct = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- the table (all under acct.lock) ---- */
+
+static bool empty_at(uint64_t i)
+{
+    return acct.slots[i].kind == 0 || acct.slots[i].gen != acct.gen;
+}
+
+static uint64_t home(enum mk_shim_kind kind, uint64_t key)
+{
+    return ((key ^ (uint64_t)kind) * HASH_MUL) >> acct.shift;
+}
+
+/* The index of (kind, key), or -1. */
+static int64_t find(enum mk_shim_kind kind, uint64_t key)
+{
+    for (uint64_t i = home(kind, key);; i = (i + 1) & acct.mask) {
+        if (empty_at(i))
+            return -1;
+        if (acct.slots[i].kind == kind && acct.slots[i].key == key)
+            return (int64_t)i;
+    }
+}
+
+/* Inserts a new entry; the caller made sure the table has room and the key is absent. */
+static void insert(enum mk_shim_kind kind, uint64_t key, uint64_t size, uint64_t aux)
+{
+    uint64_t i = home(kind, key);
+    while (!empty_at(i))
+        i = (i + 1) & acct.mask;
+    acct.slots[i] =
+        (struct slot){.key = key, .size = size, .aux = aux, .gen = acct.gen, .kind = (uint8_t)kind};
+    acct.count++;
+}
+
+/* Removes entry i, shifting later entries of its probe run back (Knuth's Algorithm R), so
+ * lookups never need tombstones. */
+static void remove_at(uint64_t i)
+{
+    for (uint64_t j = i;;) {
+        uint64_t k;
+        j = (j + 1) & acct.mask;
+        if (empty_at(j))
+            break;
+        k = home((enum mk_shim_kind)acct.slots[j].kind, acct.slots[j].key);
+        /* Entry j may move to i unless its home lies cyclically in (i, j]. */
+        if (((j - k) & acct.mask) >= ((j - i) & acct.mask)) {
+            acct.slots[i] = acct.slots[j];
+            i = j;
+        }
+    }
+    acct.slots[i].kind = 0;
+    acct.count--;
+}
+
+/* ---- quota (all under acct.lock) ---- */
+
+/* Gets need more bytes from the source: a chunk-rounded grant if possible, else the exact
+ * shortfall. 0, -ENOSPC or the source's error. */
+static int refill(uint64_t need)
+{
+    uint64_t room = acct.quota - acct.held, ask = need;
+    int r;
+    if (need > room)
+        return -ENOSPC; /* more than the whole instance could grant this process */
+    if (acct.chunk && room >= acct.chunk && need <= room - acct.chunk)
+        ask = (need + acct.chunk - 1) / acct.chunk * acct.chunk;
+    r = acct.src->grant(acct.src, ask);
+    if (r == -ENOSPC && ask > need)
+        r = acct.src->grant(acct.src, ask = need);
+    if (r == 0)
+        acct.held += ask;
+    return r;
+}
+
+/* Gives surplus back: keeps at most one chunk spare once two have gathered. */
+static void trim(void)
+{
+    uint64_t spare = acct.held - acct.used;
+    if (spare > 2 * acct.chunk) {
+        uint64_t give = spare - acct.chunk;
+        acct.src->release(acct.src, give);
+        acct.held -= give;
+    }
+}
+
+/* Takes bytes off used and gives back what is surplus. */
+static void give_back(uint64_t bytes)
+{
+    acct.used -= bytes;
+    trim();
+}
+
+/* ---- the interface (shim.h) ---- */
+
+int mk__shim_charge(uint64_t bytes, bool slot)
+{
+    int r = 0;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready)
+        r = -ENODEV;
+    else if (slot && acct.count + acct.pending >= acct.limit)
+        r = -EMFILE;
+    else if (bytes > acct.held - acct.used)
+        r = refill(bytes - (acct.held - acct.used));
+    if (r == 0) {
+        acct.used += bytes;
+        acct.pending += slot;
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+void mk__shim_uncharge(uint64_t bytes, bool slot)
+{
+    pthread_mutex_lock(&acct.lock);
+    acct.pending -= slot;
+    give_back(bytes);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+{
+    int64_t old;
+    pthread_mutex_lock(&acct.lock);
+    acct.pending--;
+    /* The driver handed out a key the table still holds: that allocation went away by a path
+     * the shim does not see (a destroyed context takes its allocations with it). Its charge
+     * is returned, as the driver has evidently reused the memory. */
+    if ((old = find(kind, key)) >= 0) {
+        acct.used -= acct.slots[old].size;
+        remove_at((uint64_t)old);
+    }
+    insert(kind, key, bytes, kind == MK_SHIM_HANDLE ? 1 : 0);
+    trim();
+    pthread_mutex_unlock(&acct.lock);
+}
+
+bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, uint64_t *ret_bytes)
+{
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    i = acct.ready ? find(kind, key) : -1;
+    if (i >= 0) {
+        *ret_bytes = acct.slots[i].size;
+        remove_at((uint64_t)i);
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return i >= 0;
+}
+
+void mk__shim_restore(enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+{
+    pthread_mutex_lock(&acct.lock);
+    if (find(kind, key) < 0)
+        insert(kind, key, bytes, 0);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_credit(uint64_t bytes)
+{
+    pthread_mutex_lock(&acct.lock);
+    give_back(bytes);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* ---- VMM: handles with references and mappings ---- */
+
+void mk__shim_vmm_created(CUmemGenericAllocationHandle h, uint64_t bytes)
+{
+    mk__shim_commit(MK_SHIM_HANDLE, h, bytes); /* one reference, no mapping */
+}
+
+void mk__shim_vmm_retained(CUmemGenericAllocationHandle h)
+{
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    if (acct.ready && (i = find(MK_SHIM_HANDLE, h)) >= 0)
+        acct.slots[i].aux++;
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* Handle entry i lost a reference or a mapping: when it has neither left, the driver has
+ * freed its memory, and the charge comes back. */
+static void settle_handle(int64_t i)
+{
+    if (acct.slots[i].aux == 0) {
+        uint64_t bytes = acct.slots[i].size;
+        remove_at((uint64_t)i);
+        acct.used -= bytes;
+    }
+}
+
+CUresult mk__shim_vmm_release(CUmemGenericAllocationHandle h, __typeof__(cuMemRelease) *real)
+{
+    int64_t i;
+    CUresult r;
+    pthread_mutex_lock(&acct.lock);
+    r = real(h);
+    if (r == CUDA_SUCCESS && acct.ready && (i = find(MK_SHIM_HANDLE, h)) >= 0 &&
+        (acct.slots[i].aux & REFS_MASK) > 0) {
+        acct.slots[i].aux--;
+        settle_handle(i);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+int mk__shim_vmm_mapped(CUdeviceptr ptr, uint64_t size, CUmemGenericAllocationHandle h)
+{
+    int64_t i;
+    int r = 0;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready || acct.count >= acct.hard) {
+        r = -EMFILE;
+    } else {
+        /* Mappings of handles the shim does not count (imported ones) are recorded too, so
+         * an unmap can walk a range mapping by mapping. */
+        insert(MK_SHIM_MAPPING, ptr, size, h);
+        if ((i = find(MK_SHIM_HANDLE, h)) >= 0)
+            acct.slots[i].aux += MAPS_ONE;
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+/* Drops mapping entry i and its hold on its handle. */
+static void unmap_entry(int64_t i)
+{
+    uint64_t h = acct.slots[i].aux;
+    int64_t j;
+    remove_at((uint64_t)i);
+    if ((j = find(MK_SHIM_HANDLE, h)) >= 0 && acct.slots[j].aux >= MAPS_ONE) {
+        acct.slots[j].aux -= MAPS_ONE;
+        settle_handle(j);
+    }
+}
+
+/* Drops every mapping that starts in [ptr, end): the slow path, a whole-table scan, for a
+ * range the walk could not follow. An entry shifted back into the current slot is looked at
+ * again before moving on. */
+static void unmap_scan(uint64_t ptr, uint64_t end)
+{
+    for (uint64_t i = 0; i <= acct.mask;) {
+        struct slot *s = &acct.slots[i];
+        if (!empty_at(i) && s->kind == MK_SHIM_MAPPING && s->key >= ptr && s->key < end)
+            unmap_entry((int64_t)i);
+        else
+            i++;
+    }
+}
+
+CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnmap) *real)
+{
+    CUresult r;
+    uint64_t p = ptr, end = ptr + size;
+    pthread_mutex_lock(&acct.lock);
+    r = real(ptr, size);
+    /* The driver unmaps whole mappings laid end to end: follow them from ptr. */
+    while (r == CUDA_SUCCESS && acct.ready && p < end) {
+        int64_t i = find(MK_SHIM_MAPPING, p);
+        if (i < 0) {
+            unmap_scan(p, end);
+            break;
+        }
+        p += acct.slots[i].size ? acct.slots[i].size : end - p;
+        unmap_entry(i);
+    }
+    if (r == CUDA_SUCCESS && acct.ready)
+        trim();
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+/* ---- reporting ---- */
+
+void mk__shim_meminfo(uint64_t *ret_free, uint64_t *ret_total)
+{
+    uint64_t others, mine;
+    pthread_mutex_lock(&acct.lock);
+    mine = acct.quota - acct.used;
+    /* What the instance has free: what the source says is free outside this process, plus
+     * this process's unused reserve; never more than the quota minus this process's use. */
+    if (acct.ready && acct.src->instance_free(acct.src, &others) == 0 &&
+        others <= mine - (acct.held - acct.used))
+        *ret_free = others + (acct.held - acct.used);
+    else
+        *ret_free = mine;
+    *ret_total = acct.quota;
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_account_stats(uint64_t *ret_used, uint64_t *ret_held)
+{
+    pthread_mutex_lock(&acct.lock);
+    *ret_used = acct.used;
+    *ret_held = acct.held;
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* ---- set-up and fork ---- */
+
+int mk__shim_account_init(struct quota_source *src, uint64_t quota, uint64_t chunk,
+                          uint64_t max_allocs)
+{
+    uint64_t cap = MIN_CAPACITY;
+    unsigned bits = 10; /* log2(MIN_CAPACITY) */
+    void *p;
+    while (cap / LIMIT_DEN * LIMIT_NUM < max_allocs && bits < 40) {
+        cap <<= 1;
+        bits++;
+    }
+    p = mmap(NULL, cap * sizeof(struct slot), PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return -ENOMEM;
+    pthread_mutex_lock(&acct.lock);
+    acct.src = src;
+    acct.quota = quota;
+    acct.chunk = chunk;
+    acct.slots = p;
+    acct.mask = cap - 1;
+    acct.shift = 64 - bits;
+    acct.limit = cap / LIMIT_DEN * LIMIT_NUM;
+    acct.hard = cap / HARD_DEN * HARD_NUM;
+    acct.gen = 1;
+    acct.ready = true;
+    pthread_mutex_unlock(&acct.lock);
+    return 0;
+}
+
+void mk__shim_account_prepare(void)
+{
+    pthread_mutex_lock(&acct.lock);
+    if (acct.ready)
+        acct.src->atfork_prepare(acct.src);
+}
+
+void mk__shim_account_parent(void)
+{
+    if (acct.ready)
+        acct.src->atfork_parent(acct.src);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* The child holds no device memory and no grant: everything starts from zero. */
+void mk__shim_account_child(void)
+{
+    if (acct.ready) {
+        acct.src->atfork_child(acct.src);
+        acct.used = acct.held = acct.count = acct.pending = 0;
+        acct.gen = acct.gen + 1 ? acct.gen + 1 : 1;
+    }
+    pthread_mutex_unlock(&acct.lock);
+}

@@ -1,0 +1,244 @@
+/*
+ * hooks-mem.c - libmigshim's hooks for linear memory and arrays: every allocation is charged
+ * before the driver is asked (so no process ever holds memory it was not granted), every free
+ * gives back exactly what its allocation was charged.
+ *
+ * What each family is charged (docs/shim.md, "Policies"):
+ *   cuMemAlloc, cuMemAllocAsync, cuMemAllocFromPoolAsync   the size asked for;
+ *   cuMemAllocManaged   the size asked for, in full, whatever the attach flags: managed memory
+ *                       may live on the device in full, so it may not exceed the quota (on a
+ *                       whole GPU it could oversubscribe; inside an instance it cannot);
+ *   cuMemAllocPitch     pitch x height as the driver returns it: an estimate (rows rounded up
+ *                       to 512 bytes) is charged first and settled to the exact size after;
+ *   arrays              the size their descriptor describes (mk__shim_array_bytes);
+ *   the 32-bit (pre-CUDA 3.2) allocation entry points are refused: their sizes and pointers
+ *                       cannot describe today's memory, and no runtime since 2010 calls them.
+ * A stream-ordered free returns its charge when it is enqueued (docs/shim.md says why).
+ * Over quota, an allocation fails with CUDA_ERROR_OUT_OF_MEMORY, as on a full GPU.
+ */
+#include <errno.h>
+
+#include "shim/shim.h"
+
+/* The CUDA result for a failed charge: over quota (or no room to track it) is what a full GPU
+ * answers; no quota at all is "not permitted". */
+static CUresult charge_error(int r)
+{
+    return r == -ENOSPC || r == -EMFILE ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_NOT_PERMITTED;
+}
+
+/* Charges bytes (with a table entry) before an allocation. */
+static CUresult charge(uint64_t bytes)
+{
+    int r;
+    if (mk__shim_state() < 0)
+        return CUDA_ERROR_NOT_PERMITTED;
+    r = mk__shim_charge(bytes, true);
+    return r == 0 ? CUDA_SUCCESS : charge_error(r);
+}
+
+/* Records or undoes a charge once the driver answered r. */
+static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+{
+    if (r == CUDA_SUCCESS)
+        mk__shim_commit(kind, key, bytes);
+    else
+        mk__shim_uncharge(bytes, true);
+    return r;
+}
+
+/* Frees (kind, key) with the driver's free, giving its charge back on success. The entry is
+ * removed first, so a pointer the driver hands out again at once cannot meet a stale one. */
+static CUresult release(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free)(void *),
+                        void *arg)
+{
+    uint64_t bytes;
+    bool counted = key && mk__shim_forget(kind, key, &bytes);
+    CUresult r = do_free(arg);
+    if (counted && r == CUDA_SUCCESS)
+        mk__shim_credit(bytes);
+    else if (counted)
+        mk__shim_restore(kind, key, bytes);
+    return r;
+}
+
+/* ---- linear memory ---- */
+
+MK_SHIM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+    const struct mk_cuda *cu = mk__shim_cuda();
+    CUresult r;
+    if (!cu->cuMemAlloc_v2)
+        return MK_SHIM_MISSING;
+    if ((r = charge(bytesize)) != CUDA_SUCCESS)
+        return r;
+    r = cu->cuMemAlloc_v2(dptr, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    const struct mk_cuda *cu = mk__shim_cuda();
+    CUresult r;
+    if (!cu->cuMemAllocManaged)
+        return MK_SHIM_MISSING;
+    if ((r = charge(bytesize)) != CUDA_SUCCESS)
+        return r;
+    r = cu->cuMemAllocManaged(dptr, bytesize, flags);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+}
+
+/* The charge made before cuMemAllocPitch: each row rounded up to 512 bytes, the pitch
+ * alignment of every GPU since Fermi. The driver's answer settles it. Saturates rather than
+ * wrapping (the driver refuses such sizes anyway). */
+#define PITCH_ESTIMATE_ALIGN 512u
+static uint64_t pitch_estimate(size_t width, size_t height)
+{
+    uint64_t row = ((uint64_t)width + PITCH_ESTIMATE_ALIGN - 1) / PITCH_ESTIMATE_ALIGN *
+                   PITCH_ESTIMATE_ALIGN,
+             bytes;
+    return __builtin_mul_overflow(row, (uint64_t)height, &bytes) ? UINT64_MAX : bytes;
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes,
+                                           size_t Height, unsigned int ElementSizeBytes)
+{
+    const struct mk_cuda *cu = mk__shim_cuda();
+    uint64_t est = pitch_estimate(WidthInBytes, Height), actual;
+    CUresult r;
+    if (!cu->cuMemAllocPitch_v2)
+        return MK_SHIM_MISSING;
+    if ((r = charge(est)) != CUDA_SUCCESS)
+        return r;
+    r = cu->cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
+    if (r != CUDA_SUCCESS)
+        return settle(r, MK_SHIM_LINEAR, 0, est);
+    if (__builtin_mul_overflow((uint64_t)*pPitch, (uint64_t)Height, &actual))
+        actual = UINT64_MAX;
+    if (actual > est && mk__shim_charge(actual - est, false) < 0) {
+        /* The driver padded more than estimated and the difference is over quota. */
+        if (cu->cuMemFree_v2)
+            cu->cuMemFree_v2(*dptr);
+        mk__shim_uncharge(est, true);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if (actual < est)
+        mk__shim_credit(est - actual);
+    mk__shim_commit(MK_SHIM_LINEAR, *dptr, actual);
+    return CUDA_SUCCESS;
+}
+
+static CUresult free_sync(void *arg)
+{
+    return mk__shim_cuda()->cuMemFree_v2(*(CUdeviceptr *)arg);
+}
+
+MK_SHIM_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
+{
+    if (!mk__shim_cuda()->cuMemFree_v2)
+        return MK_SHIM_MISSING;
+    return release(MK_SHIM_LINEAR, dptr, free_sync, &dptr);
+}
+
+/* ---- stream-ordered allocation ---- */
+
+/* One stream-ordered allocation through entry point fn (either stream flavor). */
+static CUresult alloc_async(__typeof__(cuMemAllocAsync) *fn, CUdeviceptr *dptr, size_t bytesize,
+                            CUstream hStream)
+{
+    CUresult r;
+    if (!fn)
+        return MK_SHIM_MISSING;
+    if ((r = charge(bytesize)) != CUDA_SUCCESS)
+        return r;
+    r = fn(dptr, bytesize, hStream);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+}
+
+static CUresult alloc_pool(__typeof__(cuMemAllocFromPoolAsync) *fn, CUdeviceptr *dptr,
+                           size_t bytesize, CUmemoryPool pool, CUstream hStream)
+{
+    CUresult r;
+    if (!fn)
+        return MK_SHIM_MISSING;
+    if ((r = charge(bytesize)) != CUDA_SUCCESS)
+        return r;
+    r = fn(dptr, bytesize, pool, hStream);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+}
+
+struct async_free {
+    __typeof__(cuMemFreeAsync) *fn;
+    CUdeviceptr dptr;
+    CUstream stream;
+};
+
+static CUresult free_async(void *arg)
+{
+    struct async_free *a = arg;
+    return a->fn(a->dptr, a->stream);
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return alloc_async(mk__shim_cuda()->cuMemAllocAsync, dptr, bytesize, hStream);
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return alloc_async(mk__shim_cuda()->cuMemAllocAsync_ptsz, dptr, bytesize, hStream);
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize,
+                                                CUmemoryPool pool, CUstream hStream)
+{
+    return alloc_pool(mk__shim_cuda()->cuMemAllocFromPoolAsync, dptr, bytesize, pool, hStream);
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
+                                                     CUmemoryPool pool, CUstream hStream)
+{
+    return alloc_pool(mk__shim_cuda()->cuMemAllocFromPoolAsync_ptsz, dptr, bytesize, pool, hStream);
+}
+
+MK_SHIM_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
+{
+    struct async_free a = {mk__shim_cuda()->cuMemFreeAsync, dptr, hStream};
+    return a.fn ? release(MK_SHIM_LINEAR, dptr, free_async, &a) : MK_SHIM_MISSING;
+}
+
+MK_SHIM_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+{
+    struct async_free a = {mk__shim_cuda()->cuMemFreeAsync_ptsz, dptr, hStream};
+    return a.fn ? release(MK_SHIM_LINEAR, dptr, free_async, &a) : MK_SHIM_MISSING;
+}
+
+/* ---- the 32-bit entry points: refused ---- */
+
+MK_SHIM_EXPORT CUresult cuMemAlloc_v1(mk_cu_deviceptr_v1 *dptr, unsigned int bytesize)
+{
+    (void)dptr, (void)bytesize;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+MK_SHIM_EXPORT CUresult cuMemAllocPitch_v1(mk_cu_deviceptr_v1 *dptr, unsigned int *pPitch,
+                                           unsigned int WidthInBytes, unsigned int Height,
+                                           unsigned int ElementSizeBytes)
+{
+    (void)dptr, (void)pPitch, (void)WidthInBytes, (void)Height, (void)ElementSizeBytes;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+MK_SHIM_EXPORT CUresult cuArrayCreate_v1(CUarray *pHandle,
+                                         const struct mk_cu_array_descriptor_v1 *desc)
+{
+    (void)pHandle, (void)desc;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+MK_SHIM_EXPORT CUresult cuArray3DCreate_v1(CUarray *pHandle,
+                                           const struct mk_cu_array3d_descriptor_v1 *desc)
+{
+    (void)pHandle, (void)desc;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}

@@ -1,0 +1,163 @@
+/*
+ * shim.h - the inside of libmigshim.so, the CUDA driver interposer (docs/shim.md).
+ *
+ * Modules and what they own:
+ *   load.c      the real libcuda.so.1: opened once, every entry point of MK_CUDA_SYMBOLS
+ *               resolved into the typed table, and the map from a real entry point to the hook
+ *               that stands for it (used by the cuGetProcAddress and dlsym interposition);
+ *   dlsym.c     the dlsym override: the real dlsym, the recursion guard;
+ *   state.c     the quota source and the instance's limits and identity, set up once;
+ *               fork handlers;
+ *   account.c   the process's memory accounting: the local reserve refilled by grants, the
+ *               table of live allocations, exact charge and credit;
+ *   quota-*.c   the quota sources (quota.h);
+ *   hooks-*.c   the interposed entry points.
+ *
+ * Hot-path contract: after the first call, a hook reaches the real driver through the table
+ * without allocation, getenv, logging, system calls or locks (cuLaunchKernel), or with one
+ * uncontended mutex round trip per accounting step (allocations, frees). Everything that may
+ * allocate, read the environment or print happens once, at set-up.
+ */
+#ifndef MIGKIT_SHIM_H
+#define MIGKIT_SHIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vendor/cuda-syms.h"
+
+/* Exported hooks carry this; everything else in the library is hidden. */
+#define MK_SHIM_EXPORT __attribute__((visibility("default")))
+
+/* The soname opened, as cudart and every CUDA program do; never linked. */
+#define MK_SHIM_CUDA_SONAME "libcuda.so.1"
+
+/* What a hook returns when the driver lacks the real entry point it needs: the CUDA code for
+ * "a named symbol was not found" (cuda.h cites driver function names). Never a NULL call. */
+#define MK_SHIM_MISSING CUDA_ERROR_NOT_FOUND
+
+/* ---- load.c ---- */
+
+/*
+ * The typed table of the real driver's entry points, loaded on first use (pthread_once).
+ * Never NULL; a member is NULL when the driver lacks it, or when libcuda.so.1 could not be
+ * loaded at all (the reason is in mk__shim_load_error()). While the table is being loaded
+ * (a library constructor calling back into a hook), this thread gets an all-NULL table
+ * instead of a deadlock. Fast path: one acquire load.
+ */
+const struct mk_cuda *mk__shim_cuda(void);
+
+/* Why libcuda.so.1 could not be loaded (dlerror's text, copied), or NULL. */
+const char *mk__shim_load_error(void);
+
+/* True on the thread that is loading the real library (the recursion guard). */
+bool mk__shim_loading(void);
+
+/*
+ * The hook that stands for a real entry point: addr is what dlsym or cuGetProcAddress
+ * returned from the driver. NULL when addr is not the real version of a hooked row. Loads the
+ * table if needed (not from the loading thread: then NULL).
+ */
+void *mk__shim_hook_for(void *addr);
+
+/* Whether name is the exported name (dlsym) of a hooked row. No loading, no locks. */
+bool mk__shim_hooked_export(const char *name);
+/* Whether name is the cuGetProcAddress name of a hooked row. */
+bool mk__shim_hooked_name(const char *name);
+
+/* ---- dlsym.c ---- */
+
+/* The real dlsym (glibc's, found with dlvsym), or NULL if it cannot be found. */
+void *mk__shim_real_dlsym(void *handle, const char *name);
+
+/* ---- state.c ---- */
+
+/* The instance as the shim presents it. Set once by mk__shim_state(), then read-only. */
+struct mk_shim_identity {
+    char name[128];   /* full device name ("NVIDIA L4 MIG 1g.6gb"), or "" */
+    char profile[32]; /* standalone: "<real product> MIG <profile>" is composed per call */
+    bool has_uuid;
+    CUuuid uuid;    /* the instance's UUID, when has_uuid */
+    uint64_t quota; /* instance memory, bytes */
+    uint32_t sms;   /* the instance's SMs (reported; confinement is a later issue) */
+};
+
+/*
+ * Sets the shim up once (pthread_once): the quota source from the environment, its limits,
+ * the accounting tables, the fork handlers. Returns 0, or a negative errno when the shim has
+ * no quota (every allocation is then refused, and cuInit fails with CUDA_ERROR_NOT_PERMITTED;
+ * the reason was printed once on stderr). Fast path: one acquire load.
+ */
+int mk__shim_state(void);
+
+/* The identity, valid once mk__shim_state() returned 0. */
+const struct mk_shim_identity *mk__shim_identity(void);
+
+/* ---- account.c ---- */
+
+/* What a table entry records. */
+enum mk_shim_kind {
+    MK_SHIM_LINEAR = 1, /* cuMemAlloc, pitch, managed, async: key = device pointer */
+    MK_SHIM_ARRAY,      /* key = CUarray */
+    MK_SHIM_MIPMAP,     /* key = CUmipmappedArray */
+    MK_SHIM_HANDLE,     /* cuMemCreate: key = handle; holds references and mappings */
+    MK_SHIM_MAPPING,    /* cuMemMap: key = start; size = length; the handle it maps */
+};
+
+/*
+ * Charges bytes against the quota before an allocation: served from the local reserve, or
+ * after a grant from the quota source (which may block for one round trip to migd). With
+ * slot, also reserves the table entry the allocation will take. Returns 0, -ENOSPC (over
+ * quota: the caller answers CUDA_ERROR_OUT_OF_MEMORY), -EMFILE (the table of allocations is
+ * full) or another negative errno (no quota source). Thread-safe.
+ */
+int mk__shim_charge(uint64_t bytes, bool slot);
+/* Undoes a charge whose allocation failed. */
+void mk__shim_uncharge(uint64_t bytes, bool slot);
+/* Records the allocation a charge with slot paid for. */
+void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes);
+/* Removes the entry (kind, key) before its free is attempted; *ret_bytes is what it was
+ * charged. False when the shim never saw it (memory it does not count). */
+bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, uint64_t *ret_bytes);
+/* Puts back an entry whose free failed. */
+void mk__shim_restore(enum mk_shim_kind kind, uint64_t key, uint64_t bytes);
+/* Returns bytes to the reserve after a successful free (gives surplus back to the source). */
+void mk__shim_credit(uint64_t bytes);
+
+/* VMM: a handle created (one reference), retained, released; a mapping made, and a range
+ * unmapped. Release and unmap call the real entry point under the accounting lock, so a
+ * handle or address the driver reuses at once is never confused with the old one; they
+ * return the driver's result. */
+void mk__shim_vmm_created(CUmemGenericAllocationHandle h, uint64_t bytes);
+void mk__shim_vmm_retained(CUmemGenericAllocationHandle h);
+CUresult mk__shim_vmm_release(CUmemGenericAllocationHandle h, __typeof__(cuMemRelease) *real);
+int mk__shim_vmm_mapped(CUdeviceptr ptr, uint64_t size, CUmemGenericAllocationHandle h);
+CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnmap) *real);
+
+/* The instance's memory as cuMemGetInfo reports it: total = quota; free = what the instance
+ * has left (asking the quota source about other processes where it can). */
+void mk__shim_meminfo(uint64_t *ret_free, uint64_t *ret_total);
+
+/* Sets up the accounting (state.c, once): the quota source, the reserve chunk, the table for
+ * max_allocs live allocations. Returns 0 or -ENOMEM. */
+struct quota_source;
+int mk__shim_account_init(struct quota_source *src, uint64_t quota, uint64_t chunk,
+                          uint64_t max_allocs);
+/* Fork handlers (state.c registers them): the child holds nothing. */
+void mk__shim_account_prepare(void);
+void mk__shim_account_parent(void);
+void mk__shim_account_child(void);
+
+/* Test and diagnostic view: bytes charged and bytes held from the source. */
+void mk__shim_account_stats(uint64_t *ret_used, uint64_t *ret_held);
+
+/* ---- hooks-mem.c ---- */
+
+/* Bytes charged for an array of `levels` mip levels (1: a plain array) described by a:
+ * element size x width x height x depth summed over levels, block-compressed and YUV formats
+ * by their bits per pixel. 0 for sparse and deferred-mapping arrays (their memory comes from
+ * cuMemCreate, charged there). Returns 0 and *ret, -ENOTSUP for a format the shim does not
+ * know, -EOVERFLOW for sizes that do not fit 64 bits. */
+int mk__shim_array_bytes(const CUDA_ARRAY3D_DESCRIPTOR *a, unsigned int levels, uint64_t *ret);
+
+#endif /* MIGKIT_SHIM_H */

@@ -1,0 +1,194 @@
+/*
+ * cuda-syms.h - the one list of CUDA driver entry points migkit touches, and the typed table
+ * it generates.
+ *
+ * Driver types come from the CUDA toolkit's own cuda.h, found at build time (CUDA_HOME,
+ * default /usr/local/cuda): it is never copied into this tree. Only libmigshim (src/shim),
+ * src/vendor/cuda-syms.c and the fake libcuda.so.1 (tests/fakes/cuda) include this header.
+ *
+ * MK_CUDA_SYMBOLS is the single list. Each row X(sym, export, name, since, flavor, role) is:
+ *
+ *   sym     the C identifier of the entry point: cuda.h's declaration types it (or, for the
+ *           few older versions cuda.h declares only for NVIDIA's own build, the declarations
+ *           below), so a hook or fake whose signature drifts from the driver's does not compile;
+ *   export  the symbol libcuda.so.1 exports it under, which dlsym() takes: the same as sym
+ *           except for the "_v1" rows, whose exported names carry no suffix;
+ *   name    the name cuGetProcAddress() takes (always without a version suffix);
+ *   since   the CUDA version, 1000 * major + 10 * minor, from which cuGetProcAddress(name)
+ *           returns this entry point (cudaTypedefs.h's PFN_<name>_v<since> typedefs); a query
+ *           with an older version gets the row of the same name with the next lower since;
+ *   flavor  ANY, or LEGACY / PTSZ for the two default-stream variants of one name: a query with
+ *           CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM gets the PTSZ row, any other the
+ *           LEGACY row;
+ *   role    HOOK: libmigshim defines it and interposes; PASS: libmigshim resolves and may call
+ *           the driver's, but never interposes (the fake defines every row).
+ *
+ * It generates the typed table struct mk_cuda (never untyped pointers), the dlsym names and
+ * cuGetProcAddress lookup of src/vendor/cuda-syms.c, libmigshim's hook table, and the fake's
+ * export list (a fake without a definition for some row fails to link).
+ */
+#ifndef MIGKIT_VENDOR_CUDA_SYMS_H
+#define MIGKIT_VENDOR_CUDA_SYMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cuda.h>
+
+/* The identifiers below are the legacy-stream names: with per-thread default streams cuda.h
+ * renames them (cuMemAllocAsync becomes cuMemAllocAsync_ptsz) and the list would describe
+ * the wrong functions. */
+#if defined(CUDA_API_PER_THREAD_DEFAULT_STREAM) || defined(__CUDA_API_VERSION_INTERNAL)
+#error "cuda-syms.h must be compiled without CUDA_API_PER_THREAD_DEFAULT_STREAM"
+#endif
+#if CUDA_VERSION < 12000
+#error "libmigshim needs the cuda.h of CUDA 12.0 or later (cuGetProcAddress_v2)"
+#endif
+
+/* ---- declarations cuda.h gives only to NVIDIA's own build ----
+ *
+ * The per-thread-default-stream variants have the legacy variants' signatures. The "_v1" rows
+ * are the first versions of entry points that cuda.h now maps to later ones; their exported
+ * names carry no suffix, hence the asm labels (a definition of cuMemAlloc_v1 in libmigshim or
+ * the fake is exported as "cuMemAlloc"). Their signatures are those of cudaTypedefs.h's
+ * PFN_<name>_v2000 / _v9020 / _v11030 typedefs: 32-bit device pointers and sizes. The v1
+ * array descriptors are never read here, so they stay incomplete types. */
+extern __typeof__(cuMemAllocAsync) cuMemAllocAsync_ptsz;
+extern __typeof__(cuMemFreeAsync) cuMemFreeAsync_ptsz;
+extern __typeof__(cuMemAllocFromPoolAsync) cuMemAllocFromPoolAsync_ptsz;
+extern __typeof__(cuLaunchKernel) cuLaunchKernel_ptsz;
+
+typedef unsigned int mk_cu_deviceptr_v1; /* CUdeviceptr before CUDA 3.2 */
+struct mk_cu_array_descriptor_v1;
+struct mk_cu_array3d_descriptor_v1;
+
+CUresult cuGetProcAddress_v1(const char *symbol, void **pfn, int cudaVersion,
+                             cuuint64_t flags) __asm__("cuGetProcAddress");
+extern __typeof__(cuDeviceGetUuid_v2) cuDeviceGetUuid_v1 __asm__("cuDeviceGetUuid");
+CUresult cuDeviceTotalMem_v1(unsigned int *bytes, CUdevice dev) __asm__("cuDeviceTotalMem");
+CUresult cuMemGetInfo_v1(unsigned int *free, unsigned int *total) __asm__("cuMemGetInfo");
+CUresult cuMemAlloc_v1(mk_cu_deviceptr_v1 *dptr, unsigned int bytesize) __asm__("cuMemAlloc");
+CUresult cuMemAllocPitch_v1(mk_cu_deviceptr_v1 *dptr, unsigned int *pPitch,
+                            unsigned int WidthInBytes, unsigned int Height,
+                            unsigned int ElementSizeBytes) __asm__("cuMemAllocPitch");
+CUresult cuArrayCreate_v1(CUarray *pHandle,
+                          const struct mk_cu_array_descriptor_v1 *desc) __asm__("cuArrayCreate");
+CUresult
+cuArray3DCreate_v1(CUarray *pHandle,
+                   const struct mk_cu_array3d_descriptor_v1 *desc) __asm__("cuArray3DCreate");
+
+/* ---- the list ---- */
+
+/* clang-format off */
+#define MK_CUDA_SYMBOLS(X)                                                                         \
+    /* errors and initialisation */                                                               \
+    X(cuGetErrorString,             "cuGetErrorString",             "cuGetErrorString",     6000, ANY,    PASS) \
+    X(cuGetErrorName,               "cuGetErrorName",               "cuGetErrorName",       6000, ANY,    PASS) \
+    X(cuInit,                       "cuInit",                       "cuInit",               2000, ANY,    HOOK) \
+    X(cuDriverGetVersion,           "cuDriverGetVersion",           "cuDriverGetVersion",   2020, ANY,    PASS) \
+    X(cuGetProcAddress_v1,          "cuGetProcAddress",             "cuGetProcAddress",    11030, ANY,    HOOK) \
+    X(cuGetProcAddress_v2,          "cuGetProcAddress_v2",          "cuGetProcAddress",    12000, ANY,    HOOK) \
+    /* device identity */                                                                         \
+    X(cuDeviceGet,                  "cuDeviceGet",                  "cuDeviceGet",          2000, ANY,    PASS) \
+    X(cuDeviceGetCount,             "cuDeviceGetCount",             "cuDeviceGetCount",     2000, ANY,    PASS) \
+    X(cuDeviceGetName,              "cuDeviceGetName",              "cuDeviceGetName",      2000, ANY,    HOOK) \
+    X(cuDeviceGetUuid_v1,           "cuDeviceGetUuid",              "cuDeviceGetUuid",      9020, ANY,    HOOK) \
+    X(cuDeviceGetUuid_v2,           "cuDeviceGetUuid_v2",           "cuDeviceGetUuid",     11040, ANY,    HOOK) \
+    X(cuDeviceTotalMem_v1,          "cuDeviceTotalMem",             "cuDeviceTotalMem",     2000, ANY,    HOOK) \
+    X(cuDeviceTotalMem_v2,          "cuDeviceTotalMem_v2",          "cuDeviceTotalMem",     3020, ANY,    HOOK) \
+    X(cuDeviceGetAttribute,         "cuDeviceGetAttribute",         "cuDeviceGetAttribute", 2000, ANY,    PASS) \
+    X(cuMemGetInfo_v1,              "cuMemGetInfo",                 "cuMemGetInfo",         2000, ANY,    HOOK) \
+    X(cuMemGetInfo_v2,              "cuMemGetInfo_v2",              "cuMemGetInfo",         3020, ANY,    HOOK) \
+    /* linear memory */                                                                           \
+    X(cuMemAlloc_v1,                "cuMemAlloc",                   "cuMemAlloc",           2000, ANY,    HOOK) \
+    X(cuMemAlloc_v2,                "cuMemAlloc_v2",                "cuMemAlloc",           3020, ANY,    HOOK) \
+    X(cuMemAllocPitch_v1,           "cuMemAllocPitch",              "cuMemAllocPitch",      2000, ANY,    HOOK) \
+    X(cuMemAllocPitch_v2,           "cuMemAllocPitch_v2",           "cuMemAllocPitch",      3020, ANY,    HOOK) \
+    X(cuMemAllocManaged,            "cuMemAllocManaged",            "cuMemAllocManaged",    6000, ANY,    HOOK) \
+    X(cuMemFree_v2,                 "cuMemFree_v2",                 "cuMemFree",            3020, ANY,    HOOK) \
+    X(cuMemGetAddressRange_v2,      "cuMemGetAddressRange_v2",      "cuMemGetAddressRange", 3020, ANY,    PASS) \
+    X(cuMemcpyHtoD_v2,              "cuMemcpyHtoD_v2",              "cuMemcpyHtoD",         3020, ANY,    PASS) \
+    X(cuMemcpyDtoH_v2,              "cuMemcpyDtoH_v2",              "cuMemcpyDtoH",         3020, ANY,    PASS) \
+    /* arrays */                                                                                  \
+    X(cuArrayCreate_v1,             "cuArrayCreate",                "cuArrayCreate",        2000, ANY,    HOOK) \
+    X(cuArrayCreate_v2,             "cuArrayCreate_v2",             "cuArrayCreate",        3020, ANY,    HOOK) \
+    X(cuArray3DCreate_v1,           "cuArray3DCreate",              "cuArray3DCreate",      2000, ANY,    HOOK) \
+    X(cuArray3DCreate_v2,           "cuArray3DCreate_v2",           "cuArray3DCreate",      3020, ANY,    HOOK) \
+    X(cuArrayDestroy,               "cuArrayDestroy",               "cuArrayDestroy",       2000, ANY,    HOOK) \
+    X(cuMipmappedArrayCreate,       "cuMipmappedArrayCreate",       "cuMipmappedArrayCreate", 5000, ANY,  HOOK) \
+    X(cuMipmappedArrayDestroy,      "cuMipmappedArrayDestroy",      "cuMipmappedArrayDestroy", 5000, ANY, HOOK) \
+    /* virtual memory management (cuMemCreate and friends) */                                     \
+    X(cuMemGetAllocationGranularity, "cuMemGetAllocationGranularity", "cuMemGetAllocationGranularity", 10020, ANY, PASS) \
+    X(cuMemAddressReserve,          "cuMemAddressReserve",          "cuMemAddressReserve", 10020, ANY,    PASS) \
+    X(cuMemAddressFree,             "cuMemAddressFree",             "cuMemAddressFree",    10020, ANY,    PASS) \
+    X(cuMemSetAccess,               "cuMemSetAccess",               "cuMemSetAccess",      10020, ANY,    PASS) \
+    X(cuMemCreate,                  "cuMemCreate",                  "cuMemCreate",         10020, ANY,    HOOK) \
+    X(cuMemRelease,                 "cuMemRelease",                 "cuMemRelease",        10020, ANY,    HOOK) \
+    X(cuMemMap,                     "cuMemMap",                     "cuMemMap",            10020, ANY,    HOOK) \
+    X(cuMemUnmap,                   "cuMemUnmap",                   "cuMemUnmap",          10020, ANY,    HOOK) \
+    X(cuMemRetainAllocationHandle,  "cuMemRetainAllocationHandle",  "cuMemRetainAllocationHandle", 11000, ANY, HOOK) \
+    /* stream-ordered allocation */                                                               \
+    X(cuDeviceGetDefaultMemPool,    "cuDeviceGetDefaultMemPool",    "cuDeviceGetDefaultMemPool", 11020, ANY, PASS) \
+    X(cuMemPoolTrimTo,              "cuMemPoolTrimTo",              "cuMemPoolTrimTo",     11020, ANY,    PASS) \
+    X(cuMemAllocAsync,              "cuMemAllocAsync",              "cuMemAllocAsync",     11020, LEGACY, HOOK) \
+    X(cuMemAllocAsync_ptsz,         "cuMemAllocAsync_ptsz",         "cuMemAllocAsync",     11020, PTSZ,   HOOK) \
+    X(cuMemFreeAsync,               "cuMemFreeAsync",               "cuMemFreeAsync",      11020, LEGACY, HOOK) \
+    X(cuMemFreeAsync_ptsz,          "cuMemFreeAsync_ptsz",          "cuMemFreeAsync",      11020, PTSZ,   HOOK) \
+    X(cuMemAllocFromPoolAsync,      "cuMemAllocFromPoolAsync",      "cuMemAllocFromPoolAsync", 11020, LEGACY, HOOK) \
+    X(cuMemAllocFromPoolAsync_ptsz, "cuMemAllocFromPoolAsync_ptsz", "cuMemAllocFromPoolAsync", 11020, PTSZ, HOOK) \
+    /* kernel launch: interposed so the launch path exists (SM confinement, a later issue) */    \
+    X(cuLaunchKernel,               "cuLaunchKernel",               "cuLaunchKernel",       4000, LEGACY, HOOK) \
+    X(cuLaunchKernel_ptsz,          "cuLaunchKernel_ptsz",          "cuLaunchKernel",       7000, PTSZ,   HOOK)
+/* clang-format on */
+
+/* The typed table of real entry points. A NULL member is one the loaded library lacks: every
+ * caller checks (libmigshim returns a CUDA error, never calls NULL). */
+struct mk_cuda {
+#define MK_CUDA_X_MEMBER(sym, export, name, since, flavor, role) __typeof__(sym) *sym;
+    MK_CUDA_SYMBOLS(MK_CUDA_X_MEMBER)
+#undef MK_CUDA_X_MEMBER
+};
+
+/* The list as data (src/vendor/cuda-syms.c). */
+enum mk_cuda_flavor { MK_CUDA_ANY, MK_CUDA_LEGACY, MK_CUDA_PTSZ };
+enum mk_cuda_role { MK_CUDA_PASS, MK_CUDA_HOOK };
+
+struct mk_cuda_sym {
+    const char *export; /* dlsym name */
+    const char *name;   /* cuGetProcAddress name */
+    int since;          /* 1000 * major + 10 * minor */
+    enum mk_cuda_flavor flavor;
+    enum mk_cuda_role role;
+    size_t offset; /* of the member in struct mk_cuda */
+};
+
+/* The rows of MK_CUDA_SYMBOLS in order; *ret_n is the count. Static storage. */
+const struct mk_cuda_sym *mk__cuda_syms(size_t *ret_n);
+
+/* The index of the row exported as `export`, or -1. */
+int mk__cuda_sym_by_export(const char *export);
+
+/*
+ * cuGetProcAddress's choice, as the driver makes it: among the rows named `name`, those whose
+ * flavor fits `flags` (CU_GET_PROC_ADDRESS_*), the one with the largest since <= version.
+ * Returns its index, or -1 with *ret_status (may be NULL) set to
+ * CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT when the name is known but every row is newer
+ * than version, else CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND.
+ */
+int mk__cuda_sym_lookup(const char *name, int version, cuuint64_t flags,
+                        CUdriverProcAddressQueryResult *ret_status);
+
+/* Row i's member of table t, as the untyped address dlsym returns: store fills it, load
+ * reads it back (for comparing addresses). POSIX guarantees the conversion between void *
+ * and the function type the list declares. */
+void mk__cuda_store(struct mk_cuda *t, size_t i, void *addr);
+void *mk__cuda_load(const struct mk_cuda *t, size_t i);
+
+/*
+ * Parses a device UUID as nvidia-smi prints it ("GPU-" or "MIG-", then 32 hex digits in
+ * 8-4-4-4-12 groups; the prefix and the dashes are optional) into the 16 bytes of a CUuuid.
+ * Returns 0, or -EINVAL (ret untouched).
+ */
+int mk__cuda_uuid_parse(const char *s, CUuuid *ret);
+
+#endif /* MIGKIT_VENDOR_CUDA_SYMS_H */

@@ -1,0 +1,374 @@
+/*
+ * test-families.c - every allocation family counted exactly, every free giving back exactly
+ * what it took, over quota answered like a full GPU, and the instance's identity; by a program
+ * linked against libcuda.so.1 (the fake) and calling it directly, as a CUDA C program does, so
+ * LD_PRELOAD interposes the calls.
+ *
+ * After every step the shim's charge (quota - cuMemGetInfo's free) and the fake driver's own
+ * count of bytes in use must both equal the size worked out by hand in the test.
+ *
+ * The fake pads pitched rows to 1024 bytes here (MIGKIT_FAKE_CUDA_PITCH_ALIGN, set by ctest),
+ * more than the shim's 512-byte estimate, so the pitch test covers the settle-up path.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "shim-test.h"
+#include "vendor/cuda-syms.h"
+
+#define QUOTA   ST_GIB
+#define UUID    "MIG-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+#define PRODUCT "NVIDIA H100 80GB HBM3" /* the fake's default device */
+#define GRAN    (2 * ST_MIB)            /* the fake's VMM granularity */
+
+#define CK(call) assert_int_equal((call), CUDA_SUCCESS)
+
+/* Bytes the shim has charged: the quota minus the free memory it reports. */
+static uint64_t shim_used(void)
+{
+    size_t free_bytes, total;
+    CK(cuMemGetInfo_v2(&free_bytes, &total));
+    assert_int_equal(total, QUOTA);
+    return QUOTA - free_bytes;
+}
+
+/* Both views must agree with the expected size. */
+#define EXPECT_USED(n)                                                                             \
+    do {                                                                                           \
+        assert_int_equal(shim_used(), (n));                                                        \
+        assert_int_equal(st_fake().used, (n));                                                     \
+    } while (0)
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!st_shim_loaded()) {
+        fprintf(stderr, "libmigshim.so is not preloaded\n");
+        return -1;
+    }
+    st_standalone("# test quota\nquota=1GiB\nprofile=3g.40gb\nuuid=" UUID "\n");
+    return cuInit(0) == CUDA_SUCCESS ? 0 : -1;
+}
+
+/* Every test starts and ends with nothing allocated. */
+static int clean(void **state)
+{
+    (void)state;
+    return shim_used() == 0 && st_fake().used == 0 ? 0 : -1;
+}
+
+/* ---- identity ---- */
+
+static void identity(void **state)
+{
+    char name[256], small[10];
+    CUuuid want, got;
+    size_t total;
+    unsigned int total32, free32;
+    int sms;
+    (void)state;
+    CK(cuDeviceGetName(name, sizeof(name), 0));
+    assert_string_equal(name, PRODUCT " MIG 3g.40gb");
+    CK(cuDeviceGetName(small, sizeof(small), 0));
+    assert_string_equal(small, "NVIDIA H1"); /* truncated to len, as the driver does */
+    assert_int_equal(cuDeviceGetName(name, sizeof(name), 7), CUDA_ERROR_INVALID_DEVICE);
+    assert_int_equal(cuDeviceGetName(NULL, 8, 0), CUDA_ERROR_INVALID_VALUE);
+
+    assert_int_equal(mk__cuda_uuid_parse(UUID, &want), 0);
+    CK(cuDeviceGetUuid_v2(&got, 0));
+    assert_memory_equal(got.bytes, want.bytes, sizeof(want.bytes));
+    memset(&got, 0, sizeof(got));
+    CK(cuDeviceGetUuid_v1(&got, 0));
+    assert_memory_equal(got.bytes, want.bytes, sizeof(want.bytes));
+
+    CK(cuDeviceTotalMem_v2(&total, 0));
+    assert_int_equal(total, QUOTA);
+    CK(cuDeviceTotalMem_v1(&total32, 0));
+    assert_int_equal(total32, QUOTA);
+    CK(cuMemGetInfo_v1(&free32, &total32));
+    assert_int_equal(free32, QUOTA);
+    assert_int_equal(total32, QUOTA);
+
+    /* The GPU's SM count until SM confinement exists (the fake's default: 132). */
+    CK(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0));
+    assert_int_equal(sms, 132);
+}
+
+/* ---- linear memory ---- */
+
+static void linear(void **state)
+{
+    CUdeviceptr a, b, m;
+    uint32_t word = 0x6d69676b, back = 0;
+    (void)state;
+    CK(cuMemAlloc_v2(&a, ST_MIB + 3));
+    EXPECT_USED(ST_MIB + 3);
+    CK(cuMemAlloc_v2(&b, 4096));
+    EXPECT_USED(ST_MIB + 3 + 4096);
+    CK(cuMemAllocManaged(&m, 5 * ST_MIB, CU_MEM_ATTACH_GLOBAL));
+    EXPECT_USED(6 * ST_MIB + 3 + 4096);
+    /* The memory is usable (the fake serves it from host memory). */
+    CK(cuMemcpyHtoD_v2(b, &word, sizeof(word)));
+    CK(cuMemcpyDtoH_v2(&back, b, sizeof(back)));
+    assert_int_equal(back, word);
+    CK(cuMemFree_v2(a));
+    EXPECT_USED(5 * ST_MIB + 4096);
+    CK(cuMemFree_v2(m));
+    CK(cuMemFree_v2(b));
+    EXPECT_USED(0);
+    /* A pointer the driver does not know: its error, and nothing changes. */
+    assert_int_equal(cuMemFree_v2(a), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_USED(0);
+}
+
+static void pitch(void **state)
+{
+    CUdeviceptr p;
+    size_t pitch;
+    (void)state;
+    /* 1030-byte rows: the shim estimates 1536, the fake pads to 2048. */
+    CK(cuMemAllocPitch_v2(&p, &pitch, 1030, 7, 4));
+    assert_int_equal(pitch, 2048);
+    EXPECT_USED(2048 * 7);
+    CK(cuMemFree_v2(p));
+    EXPECT_USED(0);
+}
+
+static void async(void **state)
+{
+    CUdeviceptr a, b, c, d;
+    CUmemoryPool pool;
+    (void)state;
+    CK(cuDeviceGetDefaultMemPool(&pool, 0));
+    CK(cuMemAllocAsync(&a, 3 * ST_MIB, NULL));
+    CK(cuMemAllocAsync_ptsz(&b, ST_MIB, NULL));
+    CK(cuMemAllocFromPoolAsync(&c, 100, pool, NULL));
+    CK(cuMemAllocFromPoolAsync_ptsz(&d, 200, pool, NULL));
+    EXPECT_USED(4 * ST_MIB + 300);
+    CK(cuMemPoolTrimTo(pool, 0)); /* the fake's pool caches nothing: no change */
+    EXPECT_USED(4 * ST_MIB + 300);
+    CK(cuMemFreeAsync(a, NULL));
+    EXPECT_USED(ST_MIB + 300);
+    CK(cuMemFreeAsync_ptsz(b, NULL));
+    CK(cuMemFree_v2(c)); /* stream-ordered memory may be freed synchronously too */
+    CK(cuMemFreeAsync(d, NULL));
+    EXPECT_USED(0);
+}
+
+/* ---- arrays ---- */
+
+static void arrays(void **state)
+{
+    CUDA_ARRAY_DESCRIPTOR d2 = {
+        .Width = 100, .Height = 50, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 4};
+    CUDA_ARRAY3D_DESCRIPTOR d3 = {.Width = 64,
+                                  .Height = 32,
+                                  .Depth = 8,
+                                  .Format = CU_AD_FORMAT_UNSIGNED_INT8,
+                                  .NumChannels = 2};
+    CUDA_ARRAY3D_DESCRIPTOR layered = {.Width = 16,
+                                       .Height = 16,
+                                       .Depth = 10,
+                                       .Format = CU_AD_FORMAT_HALF,
+                                       .NumChannels = 1,
+                                       .Flags = CUDA_ARRAY3D_LAYERED};
+    CUDA_ARRAY3D_DESCRIPTOR bc1 = {
+        .Width = 10, .Height = 10, .Format = CU_AD_FORMAT_BC1_UNORM, .NumChannels = 4};
+    CUDA_ARRAY3D_DESCRIPTOR sparse = {.Width = 1024,
+                                      .Height = 1024,
+                                      .Format = CU_AD_FORMAT_FLOAT,
+                                      .NumChannels = 1,
+                                      .Flags = CUDA_ARRAY3D_SPARSE};
+    CUarray a, b, c, e, s;
+    (void)state;
+    CK(cuArrayCreate_v2(&a, &d2));
+    EXPECT_USED(100 * 50 * 16); /* 4 floats per element */
+    CK(cuArray3DCreate_v2(&b, &d3));
+    EXPECT_USED(80000 + 64 * 32 * 8 * 2);
+    CK(cuArray3DCreate_v2(&c, &layered));
+    EXPECT_USED(80000 + 32768 + 16 * 16 * 10 * 2);
+    CK(cuArray3DCreate_v2(&e, &bc1));
+    EXPECT_USED(80000 + 32768 + 5120 + 3 * 3 * 8); /* 4x4 blocks of 8 bytes */
+    CK(cuArray3DCreate_v2(&s, &sparse));
+    EXPECT_USED(80000 + 32768 + 5120 + 72); /* sparse: memory comes with cuMemCreate */
+    CK(cuArrayDestroy(b));
+    EXPECT_USED(80000 + 5120 + 72);
+    CK(cuArrayDestroy(a));
+    CK(cuArrayDestroy(c));
+    CK(cuArrayDestroy(e));
+    CK(cuArrayDestroy(s));
+    EXPECT_USED(0);
+}
+
+static void mipmapped(void **state)
+{
+    CUDA_ARRAY3D_DESCRIPTOR d = {
+        .Width = 64, .Height = 32, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    CUDA_ARRAY3D_DESCRIPTOR unknown = d;
+    CUmipmappedArray m;
+    CUarray a;
+    uint64_t allocs = st_fake().allocs;
+    (void)state;
+    CK(cuMipmappedArrayCreate(&m, &d, 4));
+    /* 64x32 + 32x16 + 16x8 + 8x4 floats */
+    EXPECT_USED((2048 + 512 + 128 + 32) * 4);
+    CK(cuMipmappedArrayDestroy(m));
+    EXPECT_USED(0);
+    /* A format the shim cannot size is refused before the driver sees it. */
+    unknown.Format = (CUarray_format)0x42;
+    assert_int_equal(cuArray3DCreate_v2(&a, &unknown), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(st_fake().allocs, allocs + 1);
+}
+
+/* ---- virtual memory management ---- */
+
+static void vmm(void **state)
+{
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0}};
+    CUmemAccessDesc access = {.location = prop.location,
+                              .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CUmemGenericAllocationHandle h1, h2, again;
+    CUdeviceptr va;
+    size_t gran;
+    (void)state;
+    CK(cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    assert_int_equal(gran, GRAN);
+    CK(cuMemAddressReserve(&va, 8 * GRAN, 0, 0, 0));
+    CK(cuMemCreate(&h1, 2 * GRAN, &prop, 0));
+    CK(cuMemCreate(&h2, GRAN, &prop, 0));
+    EXPECT_USED(3 * GRAN);
+    CK(cuMemMap(va, 2 * GRAN, 0, h1, 0));
+    CK(cuMemMap(va + 2 * GRAN, GRAN, 0, h2, 0));
+    CK(cuMemSetAccess(va, 3 * GRAN, &access, 1));
+    /* Released while mapped: the memory lives on through the mapping, and so does the charge. */
+    CK(cuMemRelease(h1));
+    EXPECT_USED(3 * GRAN);
+    /* A retained handle needs one more release. */
+    CK(cuMemRetainAllocationHandle(&again, (void *)(uintptr_t)(va + GRAN)));
+    assert_true(again == h1);
+    CK(cuMemRelease(again));
+    EXPECT_USED(3 * GRAN);
+    /* One unmap of both mappings: h1 has no reference left and goes; h2 keeps its own. */
+    CK(cuMemUnmap(va, 3 * GRAN));
+    EXPECT_USED(GRAN);
+    CK(cuMemRelease(h2));
+    EXPECT_USED(0);
+    /* Map and unmap one at a time, release last. */
+    CK(cuMemCreate(&h1, GRAN, &prop, 0));
+    CK(cuMemMap(va, GRAN, 0, h1, 0));
+    CK(cuMemMap(va + GRAN, GRAN, 0, h1, 0));
+    CK(cuMemUnmap(va, GRAN));
+    CK(cuMemUnmap(va + GRAN, GRAN));
+    EXPECT_USED(GRAN);
+    CK(cuMemRelease(h1));
+    EXPECT_USED(0);
+    assert_int_equal(cuMemRelease(h1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_USED(0);
+    CK(cuMemAddressFree(va, 8 * GRAN));
+}
+
+/* ---- over quota ---- */
+
+/* Each family's allocation beyond the quota fails like a full GPU, reaching no driver. */
+static void over_quota(void **state)
+{
+    CUdeviceptr big, p;
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0}};
+    CUDA_ARRAY3D_DESCRIPTOR arr = {.Width = 1024,
+                                   .Height = 1024,
+                                   .Depth = 2,
+                                   .Format = CU_AD_FORMAT_UNSIGNED_INT8,
+                                   .NumChannels = 1};
+    CUmemGenericAllocationHandle h;
+    CUmipmappedArray mm;
+    CUarray a;
+    size_t pitch_bytes;
+    uint64_t allocs;
+    (void)state;
+    /* Exactly the quota fits in one allocation... */
+    CK(cuMemAlloc_v2(&big, QUOTA - ST_MIB));
+    CK(cuMemAlloc_v2(&p, ST_MIB));
+    EXPECT_USED(QUOTA);
+    allocs = st_fake().allocs;
+    /* ...and then not one byte more, by any family. */
+    assert_int_equal(cuMemAlloc_v2(&p, 1), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMemAllocManaged(&p, 1, CU_MEM_ATTACH_GLOBAL), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMemAllocPitch_v2(&p, &pitch_bytes, 1, 1, 4), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMemAllocAsync(&p, 1, NULL), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMemCreate(&h, GRAN, &prop, 0), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuArray3DCreate_v2(&a, &arr), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMipmappedArrayCreate(&mm, &arr, 1), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(st_fake().allocs, allocs);
+    EXPECT_USED(QUOTA);
+    CK(cuMemFree_v2(p));
+    CK(cuMemAlloc_v2(&p, ST_MIB)); /* the freed MiB is usable again */
+    CK(cuMemFree_v2(p));
+    CK(cuMemFree_v2(big));
+    EXPECT_USED(0);
+    /* One allocation larger than the quota. */
+    assert_int_equal(cuMemAlloc_v2(&big, QUOTA + 1), CUDA_ERROR_OUT_OF_MEMORY);
+    EXPECT_USED(0);
+}
+
+/* A driver failure after the charge gives the charge back. */
+static void driver_failure(void **state)
+{
+    CUdeviceptr p;
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0}};
+    CUmemGenericAllocationHandle h;
+    (void)state;
+    assert_int_equal(cuMemAllocManaged(&p, 4096, 0x77), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(cuMemCreate(&h, GRAN + 1, &prop, 0), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(cuMemAllocFromPoolAsync(&p, 4096, NULL, NULL), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_USED(0);
+}
+
+/* The 32-bit entry points are refused by the shim; the driver never sees them. */
+static void v1_refused(void **state)
+{
+    mk_cu_deviceptr_v1 p;
+    unsigned int pitch_bytes;
+    (void)state;
+    assert_int_equal(cuMemAlloc_v1(&p, 4096), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(cuMemAllocPitch_v1(&p, &pitch_bytes, 64, 64, 4), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(cuArrayCreate_v1(NULL, NULL), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(cuArray3DCreate_v1(NULL, NULL), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(st_fake().v1_calls, 0);
+}
+
+/* Launches go through to the driver. */
+static void launch(void **state)
+{
+    uint64_t before = st_fake().launches;
+    (void)state;
+    CK(cuLaunchKernel((CUfunction)(uintptr_t)1, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));
+    CK(cuLaunchKernel_ptsz((CUfunction)(uintptr_t)1, 2, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));
+    assert_int_equal(cuLaunchKernel(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL),
+                     CUDA_ERROR_INVALID_HANDLE);
+    assert_int_equal(st_fake().launches, before + 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(identity, clean, clean),
+        cmocka_unit_test_setup_teardown(linear, clean, clean),
+        cmocka_unit_test_setup_teardown(pitch, clean, clean),
+        cmocka_unit_test_setup_teardown(async, clean, clean),
+        cmocka_unit_test_setup_teardown(arrays, clean, clean),
+        cmocka_unit_test_setup_teardown(mipmapped, clean, clean),
+        cmocka_unit_test_setup_teardown(vmm, clean, clean),
+        cmocka_unit_test_setup_teardown(over_quota, clean, clean),
+        cmocka_unit_test_setup_teardown(driver_failure, clean, clean),
+        cmocka_unit_test_setup_teardown(v1_refused, clean, clean),
+        cmocka_unit_test_setup_teardown(launch, clean, clean),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}

@@ -1,0 +1,153 @@
+/*
+ * test-missing.c - a hook whose real entry point is missing answers with a CUDA error and never
+ * calls NULL.
+ *
+ *   test-shim-missing old    libcuda.so.1 is tests/fakes/cuda's old driver, which lacks VMM,
+ *                            stream-ordered allocation, arrays, launches...: every hook for
+ *                            those returns CUDA_ERROR_NOT_FOUND, and what the driver has still
+ *                            works and is counted.
+ *   test-shim-missing none   no libcuda.so.1 at all: every hook returns CUDA_ERROR_NOT_FOUND.
+ *                            Skipped where the system has a driver of its own (a GPU machine).
+ *
+ * The hooks are reached as a program built against a newer cuda.h reaches them: by name, in
+ * the global scope (the shim exports them whether or not the driver has them).
+ */
+#include <stdint.h>
+
+#include "shim-test.h"
+#include "vendor/cuda-syms.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* The shim's hook for export name, typed as var. */
+#define HOOK(var, name)                                                                            \
+    do {                                                                                           \
+        void *p_ = dlsym(RTLD_DEFAULT, name);                                                      \
+        memcpy(&(var), &p_, sizeof(p_));                                                           \
+        CHECK(p_ &&strstr(st_owner(p_), "libmigshim"), "%s is not the shim's", name);              \
+    } while (0)
+
+/* Hooks whose driver entry point the old driver lacks: all answer CUDA_ERROR_NOT_FOUND. */
+static void lacking(void)
+{
+    __typeof__(cuMemCreate) *create;
+    __typeof__(cuMemAllocAsync) *alloc_async;
+    __typeof__(cuMemAllocFromPoolAsync_ptsz) *alloc_pool;
+    __typeof__(cuMemAllocManaged) *managed;
+    __typeof__(cuArray3DCreate_v2) *array3d;
+    __typeof__(cuMipmappedArrayCreate) *mipmap;
+    __typeof__(cuLaunchKernel) *launch;
+    __typeof__(cuDeviceGetUuid_v2) *uuid;
+    __typeof__(cuMemRelease) *release;
+    __typeof__(cuMemUnmap) *unmap;
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED};
+    CUDA_ARRAY3D_DESCRIPTOR d = {.Width = 8, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr p;
+    CUarray a;
+    CUmipmappedArray m;
+    CUuuid u;
+    HOOK(create, "cuMemCreate");
+    HOOK(alloc_async, "cuMemAllocAsync");
+    HOOK(alloc_pool, "cuMemAllocFromPoolAsync_ptsz");
+    HOOK(managed, "cuMemAllocManaged");
+    HOOK(array3d, "cuArray3DCreate_v2");
+    HOOK(mipmap, "cuMipmappedArrayCreate");
+    HOOK(launch, "cuLaunchKernel");
+    HOOK(uuid, "cuDeviceGetUuid_v2");
+    HOOK(release, "cuMemRelease");
+    HOOK(unmap, "cuMemUnmap");
+    CHECK(create(&h, 1 << 21, &prop, 0) == CUDA_ERROR_NOT_FOUND, "cuMemCreate");
+    CHECK(alloc_async(&p, 64, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocAsync");
+    CHECK(alloc_pool(&p, 64, NULL, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocFromPoolAsync");
+    CHECK(managed(&p, 64, CU_MEM_ATTACH_GLOBAL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocManaged");
+    CHECK(array3d(&a, &d) == CUDA_ERROR_NOT_FOUND, "cuArray3DCreate_v2");
+    CHECK(mipmap(&m, &d, 2) == CUDA_ERROR_NOT_FOUND, "cuMipmappedArrayCreate");
+    CHECK(launch((CUfunction)(uintptr_t)1, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL) ==
+              CUDA_ERROR_NOT_FOUND,
+          "cuLaunchKernel");
+    CHECK(uuid(&u, 0) == CUDA_ERROR_NOT_FOUND, "cuDeviceGetUuid_v2");
+    CHECK(release(1) == CUDA_ERROR_NOT_FOUND, "cuMemRelease");
+    CHECK(unmap(1 << 21, 1 << 21) == CUDA_ERROR_NOT_FOUND, "cuMemUnmap");
+}
+
+static int old_driver(void)
+{
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    __typeof__(cuInit) *init;
+    __typeof__(cuMemAlloc_v2) *alloc;
+    __typeof__(cuMemFree_v2) *free_fn;
+    __typeof__(cuMemGetInfo_v2) *info;
+    __typeof__(cuGetProcAddress_v2) *gpa;
+    CUdeviceptr p;
+    size_t f, t;
+    void *q;
+    if (!lib || dlsym(lib, "cuMemCreate") || dlsym(lib, MK_FAKE_CUDA_STATS_SYMBOL)) {
+        fprintf(stderr, "libcuda.so.1 is not tests/fakes/cuda's old driver\n");
+        return 1;
+    }
+    HOOK(init, "cuInit");
+    HOOK(info, "cuMemGetInfo_v2");
+    HOOK(gpa, "cuGetProcAddress_v2");
+    q = dlsym(lib, "cuMemAlloc_v2"); /* through the driver's handle: the hook */
+    memcpy(&alloc, &q, sizeof(q));
+    q = dlsym(lib, "cuMemFree_v2");
+    memcpy(&free_fn, &q, sizeof(q));
+    CHECK(init(0) == CUDA_SUCCESS, "cuInit");
+    CHECK(alloc && alloc(&p, 10 * ST_MIB) == CUDA_SUCCESS, "cuMemAlloc_v2");
+    CHECK(info(&f, &t) == CUDA_SUCCESS && t == 64 * ST_MIB && f == 54 * ST_MIB,
+          "counted: %zu of %zu free", f, t);
+    CHECK(free_fn && free_fn(p) == CUDA_SUCCESS, "cuMemFree_v2");
+    lacking();
+    CHECK(gpa("cuMemCreate", &q, 13000, 0, NULL) == CUDA_ERROR_NOT_FOUND && !q, "gpa");
+    printf("old driver: what it has works and is counted, every missing entry point is "
+           "CUDA_ERROR_NOT_FOUND\n");
+    return failures ? 1 : 0;
+}
+
+static int no_driver(void)
+{
+    __typeof__(cuInit) *init;
+    __typeof__(cuMemAlloc_v2) *alloc;
+    __typeof__(cuGetProcAddress_v2) *gpa;
+    CUdeviceptr p;
+    void *q;
+    if (dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
+        printf("this machine has a libcuda.so.1 of its own: nothing to test\n");
+        return ST_SKIP;
+    }
+    HOOK(init, "cuInit");
+    HOOK(alloc, "cuMemAlloc_v2");
+    HOOK(gpa, "cuGetProcAddress_v2");
+    CHECK(init(0) == CUDA_ERROR_NOT_FOUND, "cuInit");
+    CHECK(alloc(&p, 4096) == CUDA_ERROR_NOT_FOUND, "cuMemAlloc_v2");
+    CHECK(gpa("cuInit", &q, 13000, 0, NULL) == CUDA_ERROR_NOT_FOUND, "gpa");
+    lacking();
+    printf("no driver: every hook answers CUDA_ERROR_NOT_FOUND\n");
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (!st_shim_loaded()) {
+        fprintf(stderr, "libmigshim.so is not preloaded\n");
+        return 1;
+    }
+    st_standalone("quota=64MiB\n");
+    if (argc == 2 && strcmp(argv[1], "old") == 0)
+        return old_driver();
+    if (argc == 2 && strcmp(argv[1], "none") == 0)
+        return no_driver();
+    fprintf(stderr, "usage: test-shim-missing old|none\n");
+    return 2;
+}
