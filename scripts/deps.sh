@@ -3,8 +3,10 @@
 # Runs apt-get as root, or through sudo. Safe to run again: it does nothing when all are there.
 set -euo pipefail
 
+# libcurl4-openssl-dev: the soft backend's HTTP client (over migd's Unix socket); curl: the
+# soft backend's tests talk to migd with it.
 packages=(build-essential cmake pkg-config libjansson-dev libyaml-dev libmicrohttpd-dev
-          libsqlite3-dev libcmocka-dev python3 python3-venv)
+          libsqlite3-dev libcmocka-dev libcurl4-openssl-dev curl python3 python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -16,8 +16,9 @@
 struct mk_backend;
 
 struct mk_backend_config {
-    /* "sim" (the default when NULL), "nvml" (real MIG through libnvidia-ml.so.1), or "auto":
-     * nvml when the library loads and reports at least one GPU, else sim. */
+    /* "sim" (the default when NULL), "nvml" (real MIG through libnvidia-ml.so.1), "soft"
+     * (migd's software instances, docs/soft.md; never chosen by "auto"), or "auto": nvml
+     * when the library loads and reports at least one GPU, else sim. */
     const char *name;
     const char *state_dir; /* sim: state directory; NULL means mk_sim_default_dir() */
     bool writable;         /* take the lock for writing (exclusive) instead of reading */
@@ -34,14 +35,14 @@ int mk_backend_open(const struct mk_backend_config *cfg, const struct mk_catalog
 
 /* True when mk_backend_open() knows a backend called name ("auto" included). */
 bool mk_backend_known(const char *name);
-/* The names mk_backend_open() knows, "auto, sim, nvml", into buf (truncated to len); returns
- * buf. For messages. */
+/* The names mk_backend_open() knows, "auto, sim, nvml, soft", into buf (truncated to len);
+ * returns buf. For messages. */
 char *mk_backend_names(char *buf, size_t len);
 
 /* Releases the lock and frees the backend. Uncommitted changes are dropped. NULL is a no-op. */
 void mk_backend_close(struct mk_backend *b);
 
-/* The backend that answered: "sim" or "nvml" (never "auto"). */
+/* The backend that answered: "sim", "nvml" or "soft" (never "auto"). */
 const char *mk_backend_name(const struct mk_backend *b);
 /* What the failed operations since open need said beyond nvidia-smi's one-line text (that
  * they require root, why MIG mode is only pending), one line each, or NULL. Borrowed from b. */

@@ -43,5 +43,6 @@ void mk__backend_hint(struct mk_backend *b, const char *fmt, ...)
 
 extern const struct mk_backend_ops mk__sim_ops;
 extern const struct mk_backend_ops mk__nvml_ops;
+extern const struct mk_backend_ops mk__soft_ops;
 
 #endif

@@ -9,7 +9,10 @@
 
 #include "backend-internal.h"
 
-static const struct mk_backend_ops *const backends[] = {&mk__sim_ops, &mk__nvml_ops};
+/* "soft" (software instances held by migd, docs/soft.md) is explicit only: "auto" never
+ * picks it, since a machine may have hardware MIG and migd at once. */
+static const struct mk_backend_ops *const backends[] = {&mk__sim_ops, &mk__nvml_ops,
+                                                        &mk__soft_ops};
 
 /* Opens backend ops into a new struct mk_backend. */
 static int open_one(const struct mk_backend_ops *ops, const struct mk_backend_config *cfg,

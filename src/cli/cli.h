@@ -29,7 +29,8 @@ struct cli {
     /* Common options. */
     const char *state_dir;    /* --state, or NULL for the default */
     const char *catalog_file; /* --catalog, or NULL */
-    const char *backend_name; /* --backend (auto, nvml, sim), or NULL: MIGKIT_BACKEND, auto */
+    const char *backend_name; /* --backend (auto, nvml, sim, soft), or NULL: MIGKIT_BACKEND,
+                                 auto */
     bool json;                /* --json */
     int gpu;                  /* -i/--id, or -1 for every GPU */
     /* Loaded on demand by cli_catalog()/cli_backend(). */
@@ -46,13 +47,14 @@ enum {
     OPT_CATALOG,
     OPT_JSON,
     OPT_ID,
+    OPT_RUN_DIR,
     OPT__COMMON_END,
 };
 #define CLI_COMMON_LONGOPTS                                                                   \
     {"state", required_argument, NULL, OPT_STATE},                                            \
         {"catalog", required_argument, NULL, OPT_CATALOG},                                    \
         {"json", no_argument, NULL, OPT_JSON}, {"id", required_argument, NULL, 'i'},          \
-        {"i", required_argument, NULL, 'i'}
+        {"i", required_argument, NULL, 'i'}, {"run-dir", required_argument, NULL, OPT_RUN_DIR}
 
 /* Applies common option c (with optarg). Returns 1 when handled, 0 when c is not common, or
  * -1 after printing a usage error. */
@@ -91,10 +93,21 @@ int cmd_apply(struct cli *cli, int argc, char **argv);  /* apply */
 int cmd_assert(struct cli *cli, int argc, char **argv); /* assert */
 int cmd_export(struct cli *cli, int argc, char **argv); /* export */
 int cmd_plan(struct cli *cli, int argc, char **argv);   /* plan */
+int cmd_exec(struct cli *cli, int argc, char **argv);   /* exec */
+int cmd_grant(struct cli *cli, int argc, char **argv);  /* grant */
 
 /* cmd-status.c: draws one GPU's slice map and legend (the `status` picture) under heading,
  * in the style stdout calls for. Returns 0 or -ENOMEM. */
 int status_print_gpu(FILE *f, const struct cli *cli, const struct mk_gpu *g, const char *heading);
+
+/* soft-view.c: what the soft backend shows beyond GIs and CIs (docs/soft.md); each does
+ * nothing for other backends. -L's custom instances after GPU g's MIG devices, as text or
+ * appended to devs; status's table of g's software instances and their guarantees, as text or
+ * as fields of the GPU's JSON object o. */
+void soft_print_list(FILE *f, const struct mk_backend *b, const struct mk_gpu *g);
+void soft_json_list(const struct mk_backend *b, const struct mk_gpu *g, struct json_t *devs);
+void soft_print_status(FILE *f, const struct mk_backend *b, const struct mk_gpu *g);
+void soft_json_status(const struct mk_backend *b, const struct mk_gpu *g, struct json_t *o);
 
 /* smi.c: nvidia-smi's tables and messages, and their JSON forms. */
 void smi_print_lgip(FILE *f, const struct mk_gpu *const *gpus, int n);

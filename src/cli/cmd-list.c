@@ -48,7 +48,11 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         return 6;
     }
     if (!cli->json) {
-        smi_print_list(stdout, gpus, n);
+        /* One GPU at a time: the soft backend's custom instances follow their GPU's. */
+        for (int i = 0; i < n; i++) {
+            smi_print_list(stdout, &gpus[i], 1);
+            soft_print_list(stdout, b, gpus[i]);
+        }
         return 0;
     }
     json_t *arr = json_array();
@@ -63,6 +67,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
                 json_array_append(devs, ci);
         }
         json_decref(gis);
+        soft_json_list(b, gpus[i], devs);
         json_object_set_new(o, "mig_devices", devs);
         json_array_append_new(arr, o);
     }

@@ -23,6 +23,7 @@
  *   memory_slices: [{slice, gpu_instance_id (null when free)}]
  *   compute_slices: [{slice, gpu_instance_id, compute_instance_id (each null when none)}]
  *   gpu_instances: smi_json_gis() (as `migctl mig -lgi --json`)
+ *   software_instances, guarantees: the soft backend only (soft-view.c, docs/soft.md)
  */
 #include <errno.h>
 #include <limits.h>
@@ -620,6 +621,7 @@ static json_t *gpu_json(const struct slice_map *sm, const struct mk_backend *b)
     json_object_set_new(o, "memory_slices", mem);
     json_object_set_new(o, "compute_slices", comp);
     json_object_set_new(o, "gpu_instances", smi_json_gis(g));
+    soft_json_status(b, g, o);
     return o;
 }
 
@@ -670,6 +672,7 @@ static int print_all(struct cli *cli, const struct slice_map *maps, int n,
         if (i)
             fputc('\n', stdout);
         print_gpu(stdout, &st, &maps[i], title(maps[i].g, b, buf, sizeof(buf)), lg);
+        soft_print_status(stdout, b, maps[i].g);
     }
     mk__free(lg);
     return 0;

@@ -26,6 +26,8 @@ static const struct command commands[] = {
     {"assert", cmd_assert},
     {"export", cmd_export},
     {"plan", cmd_plan},
+    {"exec", cmd_exec},
+    {"grant", cmd_grant},
 };
 
 static void usage(FILE *f)
@@ -63,6 +65,10 @@ static void usage(FILE *f)
           "  export [-o yaml|json] [-l LABEL] the current layout as a configuration\n"
           "  plan -f WORKLOADS [--fleet FLEET] [--headroom H] [-o FILE] [--label NAME]\n"
           "       [--svg FILE]                MIG layouts for workloads across a fleet\n"
+          "  exec [--no-shim] INSTANCE -- CMD [ARGS]\n"
+          "                                  run CMD in a MIG device or software instance\n"
+          "  grant INSTANCE --uid U [--revoke]\n"
+          "                                  let uid U see and use a software instance\n"
           "\n"
           "Common options:\n"
           "  -i, --id N        act on GPU N only (default: every GPU)\n"
@@ -70,7 +76,10 @@ static void usage(FILE *f)
           "  --state DIR       simulator state directory (env MIGKIT_STATE_DIR)\n"
           "  --catalog FILE    extra GPU models (env MIGKIT_CATALOG)\n"
           "  --backend B       auto (default: NVML when libnvidia-ml.so.1 finds a GPU, else\n"
-          "                    the simulator), nvml or sim (env MIGKIT_BACKEND; docs/nvml.md)\n"
+          "                    the simulator), nvml, sim, or soft: migd's software instances\n"
+          "                    (env MIGKIT_BACKEND; docs/nvml.md, docs/soft.md)\n"
+          "  --run-dir DIR     migd's run directory, for soft, exec and grant\n"
+          "                    (env MIGKIT_RUN_DIR, default /run/migkit)\n"
           "  -h, --help        this help;  --version  the version\n"
           "\n"
           "See migctl(1) and docs/ for details.\n",
@@ -106,8 +115,9 @@ static int top_level(struct cli *cli, int argc, char **argv)
 /* Options of the common set that take a value: their argument is never a command word. */
 static bool takes_value(const char *a)
 {
-    static const char *const opts[] = {"--state", "--catalog", "-state", "-catalog", "-i", "--id", "-id", "-f", "-c",
-                                       "-mig", "--multi-instance-gpu", NULL};
+    static const char *const opts[] = {"--state", "--catalog", "-state", "-catalog", "-i",
+                                       "--id", "-id", "-f", "-c", "-mig",
+                                       "--multi-instance-gpu", "--run-dir", "-run-dir", NULL};
     for (int i = 0; opts[i]; i++)
         if (!strcmp(a, opts[i]))
             return true;
@@ -115,13 +125,14 @@ static bool takes_value(const char *a)
 }
 
 /*
- * Takes --backend B (also -backend B, --backend=B) out of argv wherever it is, so that it
- * works before or after any command word and no command's parser sees it. Returns 0, or
+ * Takes --backend B (also -backend B, --backend=B) out of argv wherever it is before a "--",
+ * so that it works before or after any command word and no command's parser sees it, while
+ * the words after "--" (the command `migctl exec` runs) stay as they are. Returns 0, or
  * CLI_EXIT_USAGE after printing the error.
  */
 static int take_backend_option(struct cli *cli, int *argc, char **argv)
 {
-    for (int i = 1; i < *argc;) {
+    for (int i = 1; i < *argc && strcmp(argv[i], "--");) {
         const char *a = argv[i], *value = NULL;
         int words = 1;
         char names[64];

@@ -76,6 +76,14 @@ int cli_common_option(struct cli *cli, int c, const char *arg)
     case OPT_JSON:
         cli->json = true;
         return 1;
+    case OPT_RUN_DIR:
+        /* Through the environment, so that the soft backend finds migd there and a command
+         * run by `migctl exec` (its shim) finds the same run directory. */
+        if (!*arg || setenv("MIGKIT_RUN_DIR", arg, 1) < 0) {
+            cli_usage_error("--run-dir: expected a directory, got \"%s\"", arg);
+            return -1;
+        }
+        return 1;
     case 'i':
         /* 64 matches the largest machine the simulator builds. */
         if (!cli_parse_uint(arg, 63, &cli->gpu)) {

@@ -51,11 +51,11 @@ expect "sim commands use the simulator" 0 'GPU instance 0 on GPU 0 is now busy' 
 expect "nvml sees it busy" 0 '"busy": true' "$fake" --backend nvml mig -lgi --json
 
 # ---- usage errors ----
-expect "bad --backend" 2 '--backend: expected one of auto, sim, nvml, got "cuda"' "$fake" \
+expect "bad --backend" 2 '--backend: expected one of auto, sim, nvml, soft, got "cuda"' "$fake" \
     --backend cuda -L
 expect "--backend without a value" 2 '--backend needs a value' "$fake" -L --backend
 MIGKIT_BACKEND=cuda expect "bad MIGKIT_BACKEND" 255 \
-    'MIGKIT_BACKEND: expected one of auto, sim, nvml, got "cuda"' "$fake" -L
+    'MIGKIT_BACKEND: expected one of auto, sim, nvml, soft, got "cuda"' "$fake" -L
 
 # ---- the loader ----
 lacks='libnvidia-ml.so.1 lacks nvmlDeviceGetHandleByIndex_v2 (NVML 11.0), '
