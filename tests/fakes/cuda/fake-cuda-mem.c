@@ -4,7 +4,9 @@
  * mipmapped arrays, and the virtual memory management API (cuMemCreate, cuMemMap, ...).
  *
  * Memory is host memory: each linear allocation and each reserved address range is its own
- * anonymous mapping (MAP_NORESERVE: a test may "allocate" 80 GiB). Every allocation is
+ * anonymous mapping (MAP_NORESERVE: a test may "allocate" 80 GiB), except small linear
+ * allocations, which come from the heap so that a benchmark's allocation is not dominated by
+ * mmap and munmap. Every allocation is
  * recorded in one registry, keyed by its kind and its device pointer or handle, with the bytes
  * it uses; `used` is their sum, what cuMemGetInfo reports and mk_fake_cuda_stats returns. The
  * sizes are computed here, independently of libmigshim: rows padded to the pitch alignment,
@@ -43,7 +45,7 @@ struct rec {
     uint64_t key;
     uint64_t size;   /* bytes of device memory it uses (K_RESERVE, K_MAPPING: range length) */
     void *host;      /* the host mapping behind it, or NULL */
-    size_t hostlen;  /* its length */
+    size_t hostlen;  /* its length; 0 when host came from the heap */
     uint64_t handle; /* K_MAPPING: the handle mapped */
     int refs, maps;  /* K_HANDLE: creations + retains - releases; live mappings */
 };
@@ -55,6 +57,11 @@ static struct {
     pthread_mutex_t lock;
     struct rec *buckets[NBUCKETS];
     uint64_t used, live, allocs, frees, v1_calls;
+    /* Freed records and small host blocks, reused LIFO: a benchmark's allocate-free loop then
+     * costs the same every time, whatever malloc's state (shim-bench compares runs). */
+    struct rec *spare_recs;
+    void *spare_blocks;
+    unsigned nspare_blocks;
 } mem = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Array handles and pools are addresses of these: stable and distinct from device memory. */
@@ -81,9 +88,11 @@ static struct rec *find(enum kind k, uint64_t key)
 
 static struct rec *add(enum kind k, uint64_t key, uint64_t size)
 {
-    struct rec *r = calloc(1, sizeof(*r));
+    struct rec *r = mem.spare_recs;
     size_t b = bucket(k, key);
-    if (!r)
+    if (r)
+        mem.spare_recs = r->next;
+    else if (!(r = calloc(1, sizeof(*r))))
         return NULL;
     *r = (struct rec){.next = mem.buckets[b], .kind = k, .key = key, .size = size};
     mem.buckets[b] = r;
@@ -95,7 +104,34 @@ static struct rec *add(enum kind k, uint64_t key, uint64_t size)
     return r;
 }
 
-/* Unlinks and frees r, with its host mapping. */
+/* Small host blocks: all HEAP_MAX bytes, so any spare one serves any small allocation. At most
+ * SPARE_BLOCKS are kept (4 MiB of address space); the rest go back to the heap. */
+#define HEAP_MAX     (64u << 10)
+#define HEAP_ALIGN   256u /* cudaMalloc's documented minimum alignment */
+#define SPARE_BLOCKS 64u
+
+static void *get_block(void)
+{
+    void *p = mem.spare_blocks;
+    if (!p)
+        return aligned_alloc(HEAP_ALIGN, HEAP_MAX);
+    memcpy(&mem.spare_blocks, p, sizeof(void *));
+    mem.nspare_blocks--;
+    return p;
+}
+
+static void put_block(void *p)
+{
+    if (mem.nspare_blocks == SPARE_BLOCKS) {
+        free(p);
+        return;
+    }
+    memcpy(p, &mem.spare_blocks, sizeof(void *));
+    mem.spare_blocks = p;
+    mem.nspare_blocks++;
+}
+
+/* Unlinks r and puts it and its host memory back. */
 static void drop(struct rec *r)
 {
     struct rec **p = &mem.buckets[bucket(r->kind, r->key)];
@@ -107,9 +143,12 @@ static void drop(struct rec *r)
         mem.live--;
         mem.frees++;
     }
-    if (r->host)
+    if (r->host && r->hostlen)
         munmap(r->host, r->hostlen);
-    free(r);
+    else if (r->host)
+        put_block(r->host);
+    r->next = mem.spare_recs;
+    mem.spare_recs = r;
 }
 
 /* Whether size more bytes fit on the device. */
@@ -155,32 +194,46 @@ void fake_count_v1(void)
 
 /* ---- linear memory ---- */
 
+/* Host memory for size bytes: a small block up to HEAP_MAX, else a mapping of its own.
+ * *ret_len is the mapping's length, or 0 for a block. Called with mem.lock held. */
+static void *host_alloc(uint64_t size, size_t *ret_len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void *p;
+    if (size <= HEAP_MAX) {
+        *ret_len = 0;
+        return get_block();
+    }
+    *ret_len = (size_t)((size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page);
+    p = mmap(NULL, *ret_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* Allocates size bytes of "device memory" charged as `charge` bytes. */
 static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge)
 {
-    long page = sysconf(_SC_PAGESIZE);
     size_t len;
     void *p;
-    struct rec *r;
+    struct rec *r = NULL;
     CUresult rc = fake_ready();
     if (rc != CUDA_SUCCESS)
         return rc;
     if (!dptr || size == 0)
         return CUDA_ERROR_INVALID_VALUE;
-    len = (size_t)((size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page);
     pthread_mutex_lock(&mem.lock);
     if (!fits(charge)) {
         pthread_mutex_unlock(&mem.lock);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    r = p == MAP_FAILED ? NULL : add(K_LINEAR, (uint64_t)(uintptr_t)p, charge);
-    if (r) {
+    if ((p = host_alloc(size, &len)) && (r = add(K_LINEAR, (uint64_t)(uintptr_t)p, charge))) {
         r->host = p;
         r->hostlen = len;
         *dptr = (CUdeviceptr)(uintptr_t)p;
-    } else if (p != MAP_FAILED) {
+    } else if (p && len) {
         munmap(p, len);
+    } else if (p) {
+        put_block(p);
     }
     pthread_mutex_unlock(&mem.lock);
     return r ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;

@@ -1,0 +1,123 @@
+/*
+ * quota-lease.c - the lease quota source (quota.h): grants are leases from migd over its lease
+ * socket (docs/lease-protocol.md), through the client library (include/migkit/lease.h).
+ *
+ * One client, one connection, for the whole process. The client allocates only when it is
+ * made (here, at set-up), reconnects and re-registers what the process holds by itself after
+ * a migd restart, and never raises SIGPIPE. The accounting calls it under its own lock, on a
+ * reserve miss or surplus only, so the client's mutex is never contended by the shim.
+ *
+ * What the instance has free outside this process: the protocol has no request for it, but a
+ * GRANT that cannot fit is answered with the instance's free bytes (NO free=...), and a grant
+ * of quota - held + 1 bytes can never fit (the instance's sum already includes what this
+ * process holds). cuMemGetInfo pays that one round trip. A server that granted it anyway (the
+ * instance grew) gets it back at once and the answer is "unknown".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "migkit/lease.h"
+#include "shim/quota.h"
+
+static struct {
+    struct mk_lease_client *client;
+    uint64_t quota;
+} ls;
+
+static int ls_hello(struct quota_source *s, struct quota_limits *ret, char *msg, size_t n)
+{
+    struct mk_lease_limits l;
+    struct mk_error err = {0};
+    int r;
+    (void)s;
+    if ((r = mk_lease_connect(ls.client, &l, &err)) < 0) {
+        snprintf(msg, n, "%s%s", mk_strerror(&err),
+                 r == -ESRCH ? " (this process is in no software instance: start it with "
+                               "migctl exec)"
+                             : "");
+        return r;
+    }
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->instance, sizeof(ret->instance), "%s", l.instance);
+    snprintf(ret->name, sizeof(ret->name), "%s", l.name);
+    ret->quota = ls.quota = l.quota_bytes;
+    ret->sms = l.sms;
+    ret->chunk = l.chunk_bytes;
+    return 0;
+}
+
+static int ls_grant(struct quota_source *s, uint64_t bytes)
+{
+    (void)s;
+    return mk_lease_grant(ls.client, bytes, NULL, NULL);
+}
+
+static void ls_release(struct quota_source *s, uint64_t bytes)
+{
+    (void)s;
+    /* Effective whatever the connection's fate (lease.h): nothing to do on error. */
+    mk_lease_release(ls.client, bytes, NULL);
+}
+
+static int ls_instance_free(struct quota_source *s, uint64_t *ret)
+{
+    uint64_t held = mk_lease_held(ls.client), free_bytes = 0, probe;
+    int r;
+    (void)s;
+    if (held > ls.quota)
+        return -ENOTSUP;
+    probe = ls.quota - held + 1;
+    r = mk_lease_grant(ls.client, probe, &free_bytes, NULL);
+    if (r == 0) {
+        mk_lease_release(ls.client, probe, NULL);
+        return -ENOTSUP;
+    }
+    if (r != -ENOSPC)
+        return r;
+    *ret = free_bytes;
+    return 0;
+}
+
+static void ls_prepare(struct quota_source *s)
+{
+    (void)s;
+    mk_lease_client_atfork_prepare(ls.client);
+}
+
+static void ls_parent(struct quota_source *s)
+{
+    (void)s;
+    mk_lease_client_atfork_parent(ls.client);
+}
+
+static void ls_child(struct quota_source *s)
+{
+    (void)s;
+    mk_lease_client_atfork_child(ls.client);
+}
+
+int mk__shim_quota_lease(struct quota_source *ret, char *msg, size_t n)
+{
+    char path[108]; /* sizeof(sockaddr_un.sun_path) */
+    struct mk_error err = {0};
+    int r;
+    if ((r = mk_lease_default_path(path, sizeof(path))) < 0) {
+        snprintf(msg, n, "the lease socket path ($MIGKIT_RUN_DIR/%s) is too long",
+                 MK_LEASE_SOCKET_NAME);
+        return r;
+    }
+    if ((r = mk_lease_client_new(path, 0, &ls.client, &err)) < 0) {
+        snprintf(msg, n, "%s", mk_strerror(&err));
+        return r;
+    }
+    *ret = (struct quota_source){.kind = "lease",
+                                 .hello = ls_hello,
+                                 .grant = ls_grant,
+                                 .release = ls_release,
+                                 .instance_free = ls_instance_free,
+                                 .atfork_prepare = ls_prepare,
+                                 .atfork_parent = ls_parent,
+                                 .atfork_child = ls_child};
+    return 0;
+}
