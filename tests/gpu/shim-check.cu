@@ -1,0 +1,198 @@
+/*
+ * shim-check.cu - libmigshim against the real driver (docs/shim.md, "What needs a GPU"): a
+ * CUDA C program that checks, through the CUDA runtime as ordinary programs use it, what the
+ * fake-driver tests check in CI. Run it with tests/gpu/shim-check.sh, which builds it with
+ * nvcc and runs it with and without the shim; it needs a GPU and is never run by ctest.
+ *
+ *     shim-check QUOTA_BYTES [NAME_SUFFIX]
+ *
+ * With the shim preloaded and a quota of QUOTA_BYTES: cudaMemGetInfo reports QUOTA_BYTES in
+ * total; cudaMalloc of 256 MiB blocks succeeds up to the quota and then fails with
+ * cudaErrorMemoryAllocation; each allocation family (cudaMalloc, cudaMallocManaged,
+ * cudaMallocPitch, cudaMallocAsync, cudaMalloc3DArray, cuMemCreate) moves cudaMemGetInfo's free
+ * memory by what the shim charges, and back when freed; the device name ends with NAME_SUFFIX
+ * (" MIG custom" for a standalone quota file without a profile); a kernel launch still runs.
+ * Every check prints one line, "PASS ..." or "FAIL ...", and the exit status is the number of
+ * failures. Without the shim (QUOTA_BYTES 0) it prints what the driver reports, for the record.
+ */
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        bool ok_ = (cond);                                                                         \
+        printf("%s ", ok_ ? "PASS" : "FAIL");                                                      \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        failures += !ok_;                                                                          \
+    } while (0)
+
+static const size_t MiB = size_t(1) << 20;
+
+static size_t free_now()
+{
+    size_t f = 0, t = 0;
+    cudaMemGetInfo(&f, &t);
+    return f;
+}
+
+/* Writes each block's SM id: proof that kernels run under the shim. */
+__global__ void smid(unsigned *out)
+{
+    unsigned id;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+    out[blockIdx.x] = id;
+}
+
+static void identity(size_t quota, const char *suffix)
+{
+    cudaDeviceProp p;
+    size_t f, t;
+    cudaGetDeviceProperties(&p, 0);
+    cudaMemGetInfo(&f, &t);
+    printf("device: %s, %d SMs, totalGlobalMem %zu, cudaMemGetInfo free %zu total %zu\n", p.name,
+           p.multiProcessorCount, p.totalGlobalMem, f, t);
+    printf("uuid: ");
+    for (int i = 0; i < 16; i++)
+        printf("%02x", (unsigned char)p.uuid.bytes[i]);
+    printf("\n");
+    if (!quota)
+        return;
+    CHECK(t == quota, "cudaMemGetInfo total %zu == quota %zu", t, quota);
+    CHECK(p.totalGlobalMem == quota, "totalGlobalMem %zu == quota", p.totalGlobalMem);
+    CHECK(strlen(p.name) >= strlen(suffix) &&
+              strcmp(p.name + strlen(p.name) - strlen(suffix), suffix) == 0,
+          "name \"%s\" ends with \"%s\"", p.name, suffix);
+}
+
+/* 256 MiB blocks up to the quota, then one more must fail. */
+static void fill(size_t quota)
+{
+    std::vector<void *> blocks;
+    void *p;
+    cudaError_t e;
+    size_t start = free_now();
+    while ((e = cudaMalloc(&p, 256 * MiB)) == cudaSuccess)
+        blocks.push_back(p);
+    size_t got = blocks.size() * 256 * MiB;
+    CHECK(e == cudaErrorMemoryAllocation, "after %zu MiB cudaMalloc says %s", got / MiB,
+          cudaGetErrorName(e));
+    cudaGetLastError(); /* clear the sticky-free error state of the runtime */
+    CHECK(got <= quota && got + 256 * MiB > start,
+          "filled %zu MiB of %zu MiB free at the start (quota %zu MiB)", got / MiB, start / MiB,
+          quota / MiB);
+    CHECK(free_now() < 256 * MiB, "free after filling: %zu bytes", free_now());
+    for (void *b : blocks)
+        cudaFree(b);
+    CHECK(free_now() == start, "free after freeing all: %zu (was %zu)", free_now(), start);
+}
+
+/* One family: the free memory drops by `charged` after alloc() and comes back after release(). */
+template <typename A, typename R>
+static void family(const char *name, size_t charged, A alloc, R release)
+{
+    size_t before = free_now();
+    cudaError_t e = alloc();
+    size_t during = free_now();
+    CHECK(e == cudaSuccess && before - during == charged, "%s: charged %zu, expected %zu (%s)",
+          name, before - during, charged, cudaGetErrorName(e));
+    release();
+    CHECK(free_now() == before, "%s: returned", name);
+}
+
+static void families()
+{
+    void *p = nullptr;
+    size_t pitch = 0;
+    cudaArray_t arr = nullptr;
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    family(
+        "cudaMalloc", 64 * MiB, [&] { return cudaMalloc(&p, 64 * MiB); }, [&] { cudaFree(p); });
+    family(
+        "cudaMallocManaged", 32 * MiB, [&] { return cudaMallocManaged(&p, 32 * MiB); },
+        [&] { cudaFree(p); });
+    /* The shim charges pitch x height as the driver returns it. */
+    cudaMallocPitch(&p, &pitch, 1000, 100);
+    cudaFree(p);
+    printf("cudaMallocPitch(1000 x 100): pitch %zu\n", pitch);
+    family(
+        "cudaMallocPitch", pitch * 100, [&] { return cudaMallocPitch(&p, &pitch, 1000, 100); },
+        [&] { cudaFree(p); });
+    family(
+        "cudaMallocAsync", 16 * MiB,
+        [&] {
+            cudaError_t e = cudaMallocAsync(&p, 16 * MiB, s);
+            cudaStreamSynchronize(s);
+            return e;
+        },
+        [&] {
+            cudaFreeAsync(p, s);
+            cudaStreamSynchronize(s);
+        });
+    cudaChannelFormatDesc f = cudaCreateChannelDesc<float4>();
+    family(
+        "cudaMalloc3DArray", size_t(256) * 256 * 16 * 16,
+        [&] { return cudaMalloc3DArray(&arr, &f, make_cudaExtent(256, 256, 16)); },
+        [&] { cudaFreeArray(arr); });
+    cudaStreamDestroy(s);
+}
+
+/* The VMM path (PyTorch's expandable segments, NCCL) through the driver API. */
+static void vmm()
+{
+    CUmemAllocationProp prop = {};
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr va;
+    size_t gran = 0;
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = 0;
+    cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+    size_t size = 16 * gran, before = free_now();
+    CUresult r = cuMemCreate(&h, size, &prop, 0);
+    cuMemAddressReserve(&va, size, 0, 0, 0);
+    cuMemMap(va, size, 0, h, 0);
+    cuMemRelease(h); /* mapped: the memory lives on */
+    CHECK(r == CUDA_SUCCESS && before - free_now() == size, "cuMemCreate: charged %zu of %zu",
+          before - free_now(), size);
+    cuMemUnmap(va, size);
+    cuMemAddressFree(va, size);
+    CHECK(free_now() == before, "cuMemCreate: returned after the unmap");
+}
+
+static void launch()
+{
+    unsigned *d, h[4] = {0};
+    cudaMalloc(&d, sizeof(h));
+    smid<<<4, 32>>>(d);
+    cudaError_t e = cudaMemcpy(h, d, sizeof(h), cudaMemcpyDeviceToHost);
+    CHECK(e == cudaSuccess, "kernel launch: blocks ran on SMs %u %u %u %u (%s)", h[0], h[1], h[2],
+          h[3], cudaGetErrorName(e));
+    cudaFree(d);
+}
+
+int main(int argc, char **argv)
+{
+    size_t quota = argc > 1 ? strtoull(argv[1], nullptr, 10) : 0;
+    const char *suffix = argc > 2 ? argv[2] : " MIG custom";
+    int version = 0;
+    cuDriverGetVersion(&version);
+    printf("driver CUDA version %d, runtime %d\n", version, CUDART_VERSION);
+    identity(quota, suffix);
+    if (quota) {
+        fill(quota);
+        families();
+        vmm();
+    }
+    launch();
+    printf("%d failure(s)\n", failures);
+    return failures;
+}
