@@ -12,9 +12,11 @@
  * makes the instance's GPU the only visible one.
  *
  * cuGetProcAddress (both versions): the driver answers, and an answer that is the real version
- * of a hooked entry point is replaced by its hook (load.c). An answer for a hooked name that is
- * no entry point the shim knows (a newer driver's new version of cuMemAlloc, say) is refused as
- * "not found": handing it out would let allocations past the quota.
+ * of a hooked entry point is replaced by its hook (load.c). An answer for the name of a memory
+ * entry point that is no version the shim knows (a newer driver's new cuMemAlloc, say) is
+ * refused as "not found": handing it out would let allocations past the quota, or frees past
+ * the accounting. Unknown versions of the other hooked names (identity, launch) are handed out
+ * as the driver gave them: the program works, with the GPU's identity for that call.
  *
  * Launch: cuLaunchKernel and its per-thread-stream variant only forward; they are interposed
  * so the launch path exists and is measured (bench/shim-bench.c). Their cost is the table
@@ -48,8 +50,8 @@ MK_SHIM_EXPORT CUresult cuInit(unsigned int Flags)
 
 /* ---- cuGetProcAddress ---- */
 
-/* Replaces the driver's answer *pfn by its hook, or refuses an unknown version of a hooked
- * name. r is the driver's result. */
+/* Replaces the driver's answer *pfn by its hook, or refuses an unknown version of a memory
+ * entry point. r is the driver's result. */
 static CUresult interpose(const char *symbol, void **pfn, CUresult r,
                           CUdriverProcAddressQueryResult *status)
 {
@@ -60,7 +62,7 @@ static CUresult interpose(const char *symbol, void **pfn, CUresult r,
         *pfn = hook;
         return CUDA_SUCCESS;
     }
-    if (!mk__shim_hooked_name(symbol))
+    if (!mk__shim_guarded_name(symbol))
         return CUDA_SUCCESS;
     *pfn = NULL;
     if (status)

@@ -26,6 +26,7 @@
 /* The hooks of the list, indexed like it; NULL for PASS rows. -Bsymbolic-functions makes
  * these the shim's own functions. */
 #define HOOK_ADDR_HOOK(sym) (void *)sym
+#define HOOK_ADDR_MEM(sym)  (void *)sym
 #define HOOK_ADDR_PASS(sym) NULL
 static void *const hooks[] = {
 #define X(sym, export, name, since, flavor, role) HOOK_ADDR_##role(sym),
@@ -36,6 +37,7 @@ static void *const hooks[] = {
 
 static struct {
     struct mk_cuda table;
+    void *dl[NROWS];  /* what dlsym returns for each row's exported name */
     void *gpa[NROWS]; /* what the driver's cuGetProcAddress returns for each row */
     char error[256];  /* why the library could not be loaded, or "" */
 } loaded;
@@ -72,6 +74,25 @@ static void resolve_gpa(const struct mk_cuda_sym *rows)
     }
 }
 
+/* Whether addr is what dlsym found for some row. */
+static bool exported(const void *addr)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (loaded.dl[i] == addr)
+            return true;
+    return false;
+}
+
+/* A row the driver does not export but gives through cuGetProcAddress is still real: the
+ * table takes it, unless it is another row's exported function (a driver that answers an old
+ * version's name with its newer function, whose signature differs). */
+static void fill_from_gpa(void)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (!loaded.dl[i] && loaded.gpa[i] && !exported(loaded.gpa[i]))
+            mk__cuda_store(&loaded.table, i, loaded.gpa[i]);
+}
+
 static void load_once(void)
 {
     const struct mk_cuda_sym *rows = mk__cuda_syms(NULL);
@@ -85,9 +106,12 @@ static void load_once(void)
         snprintf(loaded.error, sizeof(loaded.error), "cannot load %s: %s", MK_SHIM_CUDA_SONAME,
                  why ? why : "unknown dlopen error");
     } else {
-        for (size_t i = 0; i < NROWS; i++)
-            mk__cuda_store(&loaded.table, i, mk__shim_real_dlsym(lib, rows[i].export));
+        for (size_t i = 0; i < NROWS; i++) {
+            loaded.dl[i] = mk__shim_real_dlsym(lib, rows[i].export);
+            mk__cuda_store(&loaded.table, i, loaded.dl[i]);
+        }
         resolve_gpa(rows);
+        fill_from_gpa();
     }
     loading = false;
     atomic_store_explicit(&ready, true, memory_order_release);
@@ -111,18 +135,21 @@ const char *mk__shim_load_error(void)
 
 void *mk__shim_hook_for(void *addr)
 {
-    const struct mk_cuda *t;
+    const struct mk_cuda_sym *rows = mk__cuda_syms(NULL);
+    int best = -1;
     if (!addr || loading)
         return NULL;
-    t = mk__shim_cuda();
+    mk__shim_cuda();
     /* dlsym's addresses first: they name the exact exported version. */
     for (size_t i = 0; i < NROWS; i++)
-        if (hooks[i] && mk__cuda_load(t, i) == addr)
+        if (hooks[i] && loaded.dl[i] == addr)
             return hooks[i];
+    /* Then cuGetProcAddress's: where several rows got the same answer (a driver that answers
+     * an old version's name with its newest function), the newest row's hook. */
     for (size_t i = 0; i < NROWS; i++)
-        if (hooks[i] && loaded.gpa[i] == addr)
-            return hooks[i];
-    return NULL;
+        if (hooks[i] && loaded.gpa[i] == addr && (best < 0 || rows[i].since > rows[best].since))
+            best = (int)i;
+    return best < 0 ? NULL : hooks[best];
 }
 
 bool mk__shim_hooked_export(const char *name)
@@ -136,13 +163,13 @@ bool mk__shim_hooked_export(const char *name)
     return false;
 }
 
-bool mk__shim_hooked_name(const char *name)
+bool mk__shim_guarded_name(const char *name)
 {
     const struct mk_cuda_sym *rows = mk__cuda_syms(NULL);
     if (!name || name[0] != 'c' || name[1] != 'u')
         return false;
     for (size_t i = 0; i < NROWS; i++)
-        if (hooks[i] && strcmp(rows[i].name, name) == 0)
+        if (rows[i].role == MK_CUDA_MEM && strcmp(rows[i].name, name) == 0)
             return true;
     return false;
 }

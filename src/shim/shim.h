@@ -62,8 +62,8 @@ void *mk__shim_hook_for(void *addr);
 
 /* Whether name is the exported name (dlsym) of a hooked row. No loading, no locks. */
 bool mk__shim_hooked_export(const char *name);
-/* Whether name is the cuGetProcAddress name of a hooked row. */
-bool mk__shim_hooked_name(const char *name);
+/* Whether name is the cuGetProcAddress name of a MEM row (one that allocates or frees). */
+bool mk__shim_guarded_name(const char *name);
 
 /* ---- dlsym.c ---- */
 

@@ -20,8 +20,11 @@
  *   flavor  ANY, or LEGACY / PTSZ for the two default-stream variants of one name: a query with
  *           CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM gets the PTSZ row, any other the
  *           LEGACY row;
- *   role    HOOK: libmigshim defines it and interposes; PASS: libmigshim resolves and may call
- *           the driver's, but never interposes (the fake defines every row).
+ *   role    PASS: libmigshim resolves and may call the driver's, but never interposes;
+ *           HOOK: libmigshim defines it and interposes; MEM: the same, for an entry point that
+ *           allocates or frees device memory, and a version of its name the shim does not
+ *           know is refused rather than handed out (it would let memory past the quota, or
+ *           never give a charge back). The fake defines every row.
  *
  * It generates the typed table struct mk_cuda (never untyped pointers), the dlsym names and
  * cuGetProcAddress lookup of src/vendor/cuda-syms.c, libmigshim's hook table, and the fake's
@@ -100,42 +103,42 @@ cuArray3DCreate_v1(CUarray *pHandle,
     X(cuMemGetInfo_v1,              "cuMemGetInfo",                 "cuMemGetInfo",         2000, ANY,    HOOK) \
     X(cuMemGetInfo_v2,              "cuMemGetInfo_v2",              "cuMemGetInfo",         3020, ANY,    HOOK) \
     /* linear memory */                                                                           \
-    X(cuMemAlloc_v1,                "cuMemAlloc",                   "cuMemAlloc",           2000, ANY,    HOOK) \
-    X(cuMemAlloc_v2,                "cuMemAlloc_v2",                "cuMemAlloc",           3020, ANY,    HOOK) \
-    X(cuMemAllocPitch_v1,           "cuMemAllocPitch",              "cuMemAllocPitch",      2000, ANY,    HOOK) \
-    X(cuMemAllocPitch_v2,           "cuMemAllocPitch_v2",           "cuMemAllocPitch",      3020, ANY,    HOOK) \
-    X(cuMemAllocManaged,            "cuMemAllocManaged",            "cuMemAllocManaged",    6000, ANY,    HOOK) \
-    X(cuMemFree_v2,                 "cuMemFree_v2",                 "cuMemFree",            3020, ANY,    HOOK) \
+    X(cuMemAlloc_v1,                "cuMemAlloc",                   "cuMemAlloc",           2000, ANY,    MEM)  \
+    X(cuMemAlloc_v2,                "cuMemAlloc_v2",                "cuMemAlloc",           3020, ANY,    MEM)  \
+    X(cuMemAllocPitch_v1,           "cuMemAllocPitch",              "cuMemAllocPitch",      2000, ANY,    MEM)  \
+    X(cuMemAllocPitch_v2,           "cuMemAllocPitch_v2",           "cuMemAllocPitch",      3020, ANY,    MEM)  \
+    X(cuMemAllocManaged,            "cuMemAllocManaged",            "cuMemAllocManaged",    6000, ANY,    MEM)  \
+    X(cuMemFree_v2,                 "cuMemFree_v2",                 "cuMemFree",            3020, ANY,    MEM)  \
     X(cuMemGetAddressRange_v2,      "cuMemGetAddressRange_v2",      "cuMemGetAddressRange", 3020, ANY,    PASS) \
     X(cuMemcpyHtoD_v2,              "cuMemcpyHtoD_v2",              "cuMemcpyHtoD",         3020, ANY,    PASS) \
     X(cuMemcpyDtoH_v2,              "cuMemcpyDtoH_v2",              "cuMemcpyDtoH",         3020, ANY,    PASS) \
     /* arrays */                                                                                  \
-    X(cuArrayCreate_v1,             "cuArrayCreate",                "cuArrayCreate",        2000, ANY,    HOOK) \
-    X(cuArrayCreate_v2,             "cuArrayCreate_v2",             "cuArrayCreate",        3020, ANY,    HOOK) \
-    X(cuArray3DCreate_v1,           "cuArray3DCreate",              "cuArray3DCreate",      2000, ANY,    HOOK) \
-    X(cuArray3DCreate_v2,           "cuArray3DCreate_v2",           "cuArray3DCreate",      3020, ANY,    HOOK) \
-    X(cuArrayDestroy,               "cuArrayDestroy",               "cuArrayDestroy",       2000, ANY,    HOOK) \
-    X(cuMipmappedArrayCreate,       "cuMipmappedArrayCreate",       "cuMipmappedArrayCreate", 5000, ANY,  HOOK) \
-    X(cuMipmappedArrayDestroy,      "cuMipmappedArrayDestroy",      "cuMipmappedArrayDestroy", 5000, ANY, HOOK) \
+    X(cuArrayCreate_v1,             "cuArrayCreate",                "cuArrayCreate",        2000, ANY,    MEM)  \
+    X(cuArrayCreate_v2,             "cuArrayCreate_v2",             "cuArrayCreate",        3020, ANY,    MEM)  \
+    X(cuArray3DCreate_v1,           "cuArray3DCreate",              "cuArray3DCreate",      2000, ANY,    MEM)  \
+    X(cuArray3DCreate_v2,           "cuArray3DCreate_v2",           "cuArray3DCreate",      3020, ANY,    MEM)  \
+    X(cuArrayDestroy,               "cuArrayDestroy",               "cuArrayDestroy",       2000, ANY,    MEM)  \
+    X(cuMipmappedArrayCreate,       "cuMipmappedArrayCreate",       "cuMipmappedArrayCreate", 5000, ANY,  MEM)  \
+    X(cuMipmappedArrayDestroy,      "cuMipmappedArrayDestroy",      "cuMipmappedArrayDestroy", 5000, ANY, MEM)  \
     /* virtual memory management (cuMemCreate and friends) */                                     \
     X(cuMemGetAllocationGranularity, "cuMemGetAllocationGranularity", "cuMemGetAllocationGranularity", 10020, ANY, PASS) \
     X(cuMemAddressReserve,          "cuMemAddressReserve",          "cuMemAddressReserve", 10020, ANY,    PASS) \
     X(cuMemAddressFree,             "cuMemAddressFree",             "cuMemAddressFree",    10020, ANY,    PASS) \
     X(cuMemSetAccess,               "cuMemSetAccess",               "cuMemSetAccess",      10020, ANY,    PASS) \
-    X(cuMemCreate,                  "cuMemCreate",                  "cuMemCreate",         10020, ANY,    HOOK) \
-    X(cuMemRelease,                 "cuMemRelease",                 "cuMemRelease",        10020, ANY,    HOOK) \
-    X(cuMemMap,                     "cuMemMap",                     "cuMemMap",            10020, ANY,    HOOK) \
-    X(cuMemUnmap,                   "cuMemUnmap",                   "cuMemUnmap",          10020, ANY,    HOOK) \
-    X(cuMemRetainAllocationHandle,  "cuMemRetainAllocationHandle",  "cuMemRetainAllocationHandle", 11000, ANY, HOOK) \
+    X(cuMemCreate,                  "cuMemCreate",                  "cuMemCreate",         10020, ANY,    MEM)  \
+    X(cuMemRelease,                 "cuMemRelease",                 "cuMemRelease",        10020, ANY,    MEM)  \
+    X(cuMemMap,                     "cuMemMap",                     "cuMemMap",            10020, ANY,    MEM)  \
+    X(cuMemUnmap,                   "cuMemUnmap",                   "cuMemUnmap",          10020, ANY,    MEM)  \
+    X(cuMemRetainAllocationHandle,  "cuMemRetainAllocationHandle",  "cuMemRetainAllocationHandle", 11000, ANY, MEM)  \
     /* stream-ordered allocation */                                                               \
     X(cuDeviceGetDefaultMemPool,    "cuDeviceGetDefaultMemPool",    "cuDeviceGetDefaultMemPool", 11020, ANY, PASS) \
     X(cuMemPoolTrimTo,              "cuMemPoolTrimTo",              "cuMemPoolTrimTo",     11020, ANY,    PASS) \
-    X(cuMemAllocAsync,              "cuMemAllocAsync",              "cuMemAllocAsync",     11020, LEGACY, HOOK) \
-    X(cuMemAllocAsync_ptsz,         "cuMemAllocAsync_ptsz",         "cuMemAllocAsync",     11020, PTSZ,   HOOK) \
-    X(cuMemFreeAsync,               "cuMemFreeAsync",               "cuMemFreeAsync",      11020, LEGACY, HOOK) \
-    X(cuMemFreeAsync_ptsz,          "cuMemFreeAsync_ptsz",          "cuMemFreeAsync",      11020, PTSZ,   HOOK) \
-    X(cuMemAllocFromPoolAsync,      "cuMemAllocFromPoolAsync",      "cuMemAllocFromPoolAsync", 11020, LEGACY, HOOK) \
-    X(cuMemAllocFromPoolAsync_ptsz, "cuMemAllocFromPoolAsync_ptsz", "cuMemAllocFromPoolAsync", 11020, PTSZ, HOOK) \
+    X(cuMemAllocAsync,              "cuMemAllocAsync",              "cuMemAllocAsync",     11020, LEGACY, MEM)  \
+    X(cuMemAllocAsync_ptsz,         "cuMemAllocAsync_ptsz",         "cuMemAllocAsync",     11020, PTSZ,   MEM)  \
+    X(cuMemFreeAsync,               "cuMemFreeAsync",               "cuMemFreeAsync",      11020, LEGACY, MEM)  \
+    X(cuMemFreeAsync_ptsz,          "cuMemFreeAsync_ptsz",          "cuMemFreeAsync",      11020, PTSZ,   MEM)  \
+    X(cuMemAllocFromPoolAsync,      "cuMemAllocFromPoolAsync",      "cuMemAllocFromPoolAsync", 11020, LEGACY, MEM)  \
+    X(cuMemAllocFromPoolAsync_ptsz, "cuMemAllocFromPoolAsync_ptsz", "cuMemAllocFromPoolAsync", 11020, PTSZ, MEM)  \
     /* kernel launch: interposed so the launch path exists (SM confinement, a later issue) */    \
     X(cuLaunchKernel,               "cuLaunchKernel",               "cuLaunchKernel",       4000, LEGACY, HOOK) \
     X(cuLaunchKernel_ptsz,          "cuLaunchKernel_ptsz",          "cuLaunchKernel",       7000, PTSZ,   HOOK)
@@ -151,7 +154,7 @@ struct mk_cuda {
 
 /* The list as data (src/vendor/cuda-syms.c). */
 enum mk_cuda_flavor { MK_CUDA_ANY, MK_CUDA_LEGACY, MK_CUDA_PTSZ };
-enum mk_cuda_role { MK_CUDA_PASS, MK_CUDA_HOOK };
+enum mk_cuda_role { MK_CUDA_PASS, MK_CUDA_HOOK, MK_CUDA_MEM };
 
 struct mk_cuda_sym {
     const char *export; /* dlsym name */

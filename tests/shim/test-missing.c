@@ -5,7 +5,9 @@
  *   test-shim-missing old    libcuda.so.1 is tests/fakes/cuda's old driver, which lacks VMM,
  *                            stream-ordered allocation, arrays, launches...: every hook for
  *                            those returns CUDA_ERROR_NOT_FOUND, and what the driver has still
- *                            works and is counted.
+ *                            works and is counted. Its cuGetProcAddress also has versions the
+ *                            shim's list does not know: of a memory entry point, refused; of an
+ *                            identity one, handed out as the driver gave it.
  *   test-shim-missing none   no libcuda.so.1 at all: every hook returns CUDA_ERROR_NOT_FOUND.
  *                            Skipped where the system has a driver of its own (a GPU machine).
  *
@@ -43,7 +45,6 @@ static void lacking(void)
     __typeof__(cuMemCreate) *create;
     __typeof__(cuMemAllocAsync) *alloc_async;
     __typeof__(cuMemAllocFromPoolAsync_ptsz) *alloc_pool;
-    __typeof__(cuMemAllocManaged) *managed;
     __typeof__(cuArray3DCreate_v2) *array3d;
     __typeof__(cuMipmappedArrayCreate) *mipmap;
     __typeof__(cuLaunchKernel) *launch;
@@ -60,7 +61,6 @@ static void lacking(void)
     HOOK(create, "cuMemCreate");
     HOOK(alloc_async, "cuMemAllocAsync");
     HOOK(alloc_pool, "cuMemAllocFromPoolAsync_ptsz");
-    HOOK(managed, "cuMemAllocManaged");
     HOOK(array3d, "cuArray3DCreate_v2");
     HOOK(mipmap, "cuMipmappedArrayCreate");
     HOOK(launch, "cuLaunchKernel");
@@ -70,7 +70,6 @@ static void lacking(void)
     CHECK(create(&h, 1 << 21, &prop, 0) == CUDA_ERROR_NOT_FOUND, "cuMemCreate");
     CHECK(alloc_async(&p, 64, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocAsync");
     CHECK(alloc_pool(&p, 64, NULL, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocFromPoolAsync");
-    CHECK(managed(&p, 64, CU_MEM_ATTACH_GLOBAL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocManaged");
     CHECK(array3d(&a, &d) == CUDA_ERROR_NOT_FOUND, "cuArray3DCreate_v2");
     CHECK(mipmap(&m, &d, 2) == CUDA_ERROR_NOT_FOUND, "cuMipmappedArrayCreate");
     CHECK(launch((CUfunction)(uintptr_t)1, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL) ==
@@ -79,6 +78,39 @@ static void lacking(void)
     CHECK(uuid(&u, 0) == CUDA_ERROR_NOT_FOUND, "cuDeviceGetUuid_v2");
     CHECK(release(1) == CUDA_ERROR_NOT_FOUND, "cuMemRelease");
     CHECK(unmap(1 << 21, 1 << 21) == CUDA_ERROR_NOT_FOUND, "cuMemUnmap");
+}
+
+/* Versions the shim's list does not know, through cuGetProcAddress (old-cuda.c). */
+static void unknown_versions(__typeof__(cuGetProcAddress_v2) *gpa)
+{
+    __typeof__(cuMemAllocManaged) *managed;
+    __typeof__(cuDeviceGetName) *name;
+    __typeof__(cuMemFree_v2) *free_fn;
+    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SUCCESS;
+    CUdeviceptr p;
+    char buf[64] = "";
+    void *q = NULL;
+    CHECK(gpa("cuMemAllocManaged", &q, 13000, 0, &st) == CUDA_ERROR_NOT_FOUND && !q &&
+              st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT,
+          "an unknown cuMemAllocManaged is refused");
+    CHECK(gpa("cuMemAllocManaged", &q, 6000, 0, NULL) == CUDA_SUCCESS &&
+              strstr(st_owner(q), "libmigshim"),
+          "the known cuMemAllocManaged is the hook (%s)", st_owner(q));
+    memcpy(&managed, &q, sizeof(q));
+    CHECK(managed && managed(&p, ST_MIB, CU_MEM_ATTACH_GLOBAL) == CUDA_SUCCESS,
+          "cuMemAllocManaged, found only through cuGetProcAddress, works");
+    CHECK(gpa("cuDeviceGetName", &q, 13000, 0, NULL) == CUDA_SUCCESS &&
+              strcmp(st_owner(q), "libcuda.so.1") == 0,
+          "an unknown cuDeviceGetName is the driver's (%s)", st_owner(q));
+    memcpy(&name, &q, sizeof(q));
+    CHECK(name && name(buf, sizeof(buf), 0) == CUDA_SUCCESS && !strcmp(buf, "Old GPU next"),
+          "it answers for itself: %s", buf);
+    CHECK(gpa("cuDeviceGetName", &q, 2000, 0, NULL) == CUDA_SUCCESS, "cuDeviceGetName");
+    memcpy(&name, &q, sizeof(q));
+    CHECK(name && name(buf, sizeof(buf), 0) == CUDA_SUCCESS && !strcmp(buf, "Old GPU MIG custom"),
+          "the known cuDeviceGetName is the hook: %s", buf);
+    HOOK(free_fn, "cuMemFree_v2");
+    CHECK(free_fn(p) == CUDA_SUCCESS, "cuMemFree_v2");
 }
 
 static int old_driver(void)
@@ -109,6 +141,7 @@ static int old_driver(void)
           "counted: %zu of %zu free", f, t);
     CHECK(free_fn && free_fn(p) == CUDA_SUCCESS, "cuMemFree_v2");
     lacking();
+    unknown_versions(gpa);
     CHECK(gpa("cuMemCreate", &q, 13000, 0, NULL) == CUDA_ERROR_NOT_FOUND && !q, "gpa");
     printf("old driver: what it has works and is counted, every missing entry point is "
            "CUDA_ERROR_NOT_FOUND\n");

@@ -4,6 +4,12 @@
  * cuMemAlloc/cuMemFree, and nothing newer (no VMM, no stream-ordered allocation, no arrays,
  * no launches). The shim's hooks for what it lacks must answer with a CUDA error, never call
  * NULL (tests/shim/test-missing.c). Device memory is plain malloc; nothing is accounted.
+ *
+ * Two entry points exist only through cuGetProcAddress, each in two versions, as a driver
+ * newer than the shim's list would have them: cuMemAllocManaged and cuDeviceGetName from
+ * CUDA 13.0 on are versions the shim does not know (it knows the older ones as rows of its
+ * list). The shim must refuse the unknown memory entry point and pass the unknown identity one
+ * through.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +64,29 @@ OLD_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
     return CUDA_SUCCESS;
 }
 
-/* cuGetProcAddress knows only the functions above. */
+/* Versions reachable only through cuGetProcAddress (see the top). */
+#define NEXT_VERSION 13000
+
+static CUresult managed_first(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    (void)flags;
+    return cuMemAlloc_v2(dptr, bytesize);
+}
+
+static CUresult managed_next(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    return managed_first(dptr, bytesize, flags);
+}
+
+static CUresult name_next(char *name, int len, CUdevice dev)
+{
+    CUresult r = cuDeviceGetName(name, len, dev);
+    if (r == CUDA_SUCCESS)
+        strncat(name, " next", (size_t)len - strlen(name) - 1);
+    return r;
+}
+
+/* cuGetProcAddress knows the functions above, and the versions of the two above. */
 OLD_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
                                         cuuint64_t flags,
                                         CUdriverProcAddressQueryResult *symbolStatus)
@@ -73,9 +101,19 @@ OLD_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cuda
                  {"cuMemAlloc", (void *)cuMemAlloc_v2},
                  {"cuMemFree", (void *)cuMemFree_v2},
                  {"cuGetProcAddress", (void *)cuGetProcAddress_v2}};
-    (void)cudaVersion, (void)flags;
+    (void)flags;
     if (!symbol || !pfn)
         return CUDA_ERROR_INVALID_VALUE;
+    if (strcmp(symbol, "cuMemAllocManaged") == 0 ||
+        (strcmp(symbol, "cuDeviceGetName") == 0 && cudaVersion >= NEXT_VERSION)) {
+        bool next = cudaVersion >= NEXT_VERSION;
+        *pfn = symbol[2] == 'D' ? (void *)name_next
+               : next           ? (void *)managed_next
+                                : (void *)managed_first;
+        if (symbolStatus)
+            *symbolStatus = CU_GET_PROC_ADDRESS_SUCCESS;
+        return CUDA_SUCCESS;
+    }
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(known[i].name, symbol) == 0) {
             *pfn = known[i].fn;
