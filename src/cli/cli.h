@@ -78,6 +78,9 @@ bool cli_parse_uint(const char *s, int max, int *ret);
 /* Parses a comma-separated list of non-negative integers (at most maxn). */
 bool cli_parse_uint_list(const char *s, int max, int *out, int maxn, int *ret_n);
 
+/* Writes s to f with XML's five special characters escaped (for the SVG pictures). */
+void cli_xml_escape(FILE *f, const char *s);
+
 /* Writes a JSON value to stdout followed by a newline, and releases it. */
 struct json_t;
 void cli_print_json(struct json_t *v);

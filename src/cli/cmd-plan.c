@@ -468,24 +468,7 @@ static const char *const svg_fill[] = {"#729fcf", "#8ae234", "#fce94f", "#ad7fa8
 static void svg_text(FILE *f, int x, int y, const char *extra, const char *s)
 {
     fprintf(f, "  <text x=\"%d\" y=\"%d\"%s>", x, y, extra);
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
+    cli_xml_escape(f, s);
     fputs("</text>\n", f);
 }
 

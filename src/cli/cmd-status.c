@@ -420,31 +420,6 @@ static void print_gpu(FILE *f, const struct style *st, const struct slice_map *s
 #define SVG_GPU_GAP      24 /* between two GPUs */
 #define SVG_SWATCH       10 /* the colour square in front of a GI's legend line */
 
-/* Writes s with XML's five special characters escaped. */
-static void xml_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
 
 static int svg_comp_w(const struct slice_map *sm)
 {
@@ -492,7 +467,7 @@ static void svg_row(FILE *f, const struct slice_map *sm, bool compute, int y)
                 x, y, w, SVG_CELL_H, o->gi >= 0 ? palette[sm->colour[o->gi]].fill : FREE_FILL);
         fprintf(f, "    <text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">", x + w / 2, ty,
                 o->gi >= 0 ? palette[sm->colour[o->gi]].text : FREE_TEXT);
-        xml_escape(f, text);
+        cli_xml_escape(f, text);
         fprintf(f,
                 "</text>\n    <text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#555753\">%d"
                 "</text>\n",
@@ -508,9 +483,9 @@ static void svg_gpu(FILE *f, const struct slice_map *sm, const struct legend *lg
     int ly = comp_y + SVG_CELL_H + SVG_INDEX_H + SVG_LINE_H;
     fprintf(f, "  <g id=\"gpu%d\" transform=\"translate(%d,%d)\">\n    <title>", sm->g->index,
             SVG_MARGIN, y);
-    xml_escape(f, head);
+    cli_xml_escape(f, head);
     fputs("</title>\n    <text x=\"0\" y=\"14\" font-size=\"14\" font-weight=\"bold\">", f);
-    xml_escape(f, head);
+    cli_xml_escape(f, head);
     fputs("</text>\n", f);
     svg_row(f, sm, false, mem_y);
     svg_row(f, sm, true, comp_y);
@@ -522,7 +497,7 @@ static void svg_gpu(FILE *f, const struct slice_map *sm, const struct legend *lg
                     ly - SVG_SWATCH, SVG_SWATCH, SVG_SWATCH, palette[lg->colour[i]].fill);
         fprintf(f, "    <text x=\"%d\" y=\"%d\" xml:space=\"preserve\">", SVG_SWATCH + SVG_CHAR_W,
                 ly);
-        xml_escape(f, lg->line[i]);
+        cli_xml_escape(f, lg->line[i]);
         fputs("</text>\n", f);
     }
     fputs("  </g>\n", f);
