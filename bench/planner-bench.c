@@ -3,7 +3,7 @@
  * lower bound, replicas placed (bench/README.md, "Planner").
  *
  * Usage: planner-bench [-s SEED] [-r RUNS] [-n SIZE[,SIZE...]] [-w WORKLOADS_PER_GPU]
- *                      [-m planted|saturated] [-v]
+ *                      [-m planted|saturated] [-v] [-x NODES]
  *
  * Two kinds of instance, both over mixed fleets (H100 SXM5 80GB, A100 80GB, H200, A100 40GB,
  * A30, RTX PRO 6000 in fixed shares):
@@ -20,7 +20,8 @@
  *     than the fleet holds, so it measures placement under priorities and speed.
  *
  * Time is the wall time of mk_plan_new() (building the tables, planning, the bound and every
- * GPU's layout), on the calling thread: run it pinned to one core (taskset -c 0).
+ * GPU's layout), on the calling thread, and that thread's CPU time: run it pinned to one core
+ * (taskset -c 0). -v prints every run; -x N plans in MK_PLAN_EXACT mode with N search nodes.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -216,16 +217,17 @@ static void gen_saturated(const struct mk_catalog *cat, int n, int per_gpu, stru
     }
 }
 
-static double now_ms(void)
+static double clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Aggregates over the runs of one size. */
 struct agg {
-    double ratio_sum, ratio_max, lp_ratio_sum, ms_sum, ms_max, used_sum, bound_sum;
+    double ratio_sum, ratio_max, lp_ratio_sum, ms_sum, ms_max, cpu_sum, cpu_max, used_sum,
+        bound_sum;
     double planted_sum, placed_sum, replicas_sum, workloads_sum;
     int optimal, exact;
 };
@@ -239,7 +241,7 @@ static int run_one(const struct mk_catalog *cat, int n, bool saturated, int per_
     struct mk_plan_request req;
     struct mk_plan *plan;
     struct mk_error err = {0};
-    double t0, ms, ratio;
+    double t0, c0, ms, cpu, ratio;
     if (saturated)
         gen_saturated(cat, n, per_gpu, &in);
     else
@@ -253,18 +255,22 @@ static int run_one(const struct mk_catalog *cat, int n, bool saturated, int per_
         req.mode = MK_PLAN_EXACT;
         req.exact_node_limit = exact_nodes;
     }
-    t0 = now_ms();
+    t0 = clock_ms(CLOCK_MONOTONIC);
+    c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
     if (mk_plan_new(&req, &plan, &err) < 0) {
         fprintf(stderr, "mk_plan_new: %s\n", mk_strerror(&err));
         return -1;
     }
-    ms = now_ms() - t0;
+    cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
+    ms = clock_ms(CLOCK_MONOTONIC) - t0;
     ratio = plan->lower_bound ? (double)plan->gpus_used / plan->lower_bound : 1.0;
     if (verbose)
         printf("  n=%d workloads=%d replicas=%d placed=%d used=%d bound=%d planted=%d "
-               "ratio=%.4f %.2f ms heuristic=%d%s\n",
+               "ratio=%.4f %.2f ms (cpu %.2f) heuristic=%d lp-bound=%d config-bound=%d "
+               "config-lps=%ld%s\n",
                n, in.nw, plan->replicas, plan->placed, plan->gpus_used, plan->lower_bound,
-               in.planted, ratio, ms, plan->heuristic_gpus, plan->exact_done ? " (exact)" : "");
+               in.planted, ratio, ms, cpu, plan->heuristic_gpus, plan->relaxation_bound,
+               plan->config_bound, plan->config_lps, plan->exact_done ? " (exact)" : "");
     a->ratio_sum += ratio;
     a->lp_ratio_sum +=
         plan->relaxation_bound ? (double)plan->gpus_used / plan->relaxation_bound : 1.0;
@@ -272,6 +278,8 @@ static int run_one(const struct mk_catalog *cat, int n, bool saturated, int per_
     a->ratio_max = ratio > a->ratio_max ? ratio : a->ratio_max;
     a->ms_sum += ms;
     a->ms_max = ms > a->ms_max ? ms : a->ms_max;
+    a->cpu_sum += cpu;
+    a->cpu_max = cpu > a->cpu_max ? cpu : a->cpu_max;
     a->used_sum += plan->gpus_used;
     a->bound_sum += plan->lower_bound;
     a->planted_sum += in.planted;
@@ -318,7 +326,7 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: planner-bench [-s SEED] [-r RUNS] [-n SIZES] [-w PER_GPU] "
-                            "[-m planted|saturated] [-v]\n");
+                            "[-m planted|saturated] [-v] [-x NODES]\n");
             return 2;
         }
     }
@@ -330,9 +338,9 @@ int main(int argc, char **argv)
     printf("mode %s, seed %llu, %d runs per size, headroom 20%%; means over the runs\n\n", mode,
            (unsigned long long)seed, runs);
     printf("| GPUs | workloads | replicas | placed | %sGPUs used | lower bound | used / bound "
-           "| (max) | used / LP bound | proven optimal | time ms | (max) |\n",
+           "| (max) | used / LP bound | proven optimal | time ms | (max) | CPU ms | (max) |\n",
            saturated ? "" : "planted GPUs | ");
-    printf("|---:|---:|---:|---:|%s---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    printf("|---:|---:|---:|---:|%s---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
            saturated ? "" : "---:|");
     for (const char *s = sizes; *s;) {
         int n = atoi(s);
@@ -345,10 +353,11 @@ int main(int argc, char **argv)
         if (!saturated)
             snprintf(planted, sizeof(planted), "%.1f | ", a.planted_sum / runs);
         printf("| %d | %.1f | %.1f | %.1f | %s%.1f | %.1f | %.4f | %.4f | %.4f | %d/%d | %.2f | "
-               "%.2f |\n",
+               "%.2f | %.2f | %.2f |\n",
                n, a.workloads_sum / runs, a.replicas_sum / runs, a.placed_sum / runs, planted,
                a.used_sum / runs, a.bound_sum / runs, a.ratio_sum / runs, a.ratio_max,
-               a.lp_ratio_sum / runs, a.optimal, runs, a.ms_sum / runs, a.ms_max);
+               a.lp_ratio_sum / runs, a.optimal, runs, a.ms_sum / runs, a.ms_max, a.cpu_sum / runs,
+               a.cpu_max);
         s = strchr(s, ',') ? strchr(s, ',') + 1 : s + strlen(s);
     }
     mk_catalog_free(cat);

@@ -14,9 +14,10 @@
  *   2. fewest GPUs used;
  *   3. least fragmentation: the GPUs' largest still-creatable profiles, largest first;
  *   4. fewest changes to the GPUs' current layouts (existing GIs of the right profile kept).
- * Every plan carries a lower bound on the GPUs any plan needs for the replicas it placed;
- * fleets of at most MK_PLAN_EXACT_MAX_GPUS GPUs are also solved by exhaustive search, which
- * proves the GPU count optimal.
+ * Every plan carries a lower bound on the GPUs any plan needs for the replicas it placed
+ * (the configuration LP, strengthened by a branch and bound on it, the configuration search,
+ * which also finds better plans); fleets of at most MK_PLAN_EXACT_MAX_GPUS GPUs are also
+ * solved by exhaustive search, which proves the GPU count optimal.
  *
  * Pure computation (parsing works on text; mk_plan_input_load() is the one function that
  * reads a file). Structs are plain records owned by the object they came from. Not
@@ -128,7 +129,9 @@ enum mk_plan_reason {
 const char *mk_plan_reason_name(enum mk_plan_reason r);
 
 enum mk_plan_mode {
-    MK_PLAN_AUTO,      /* heuristic; exhaustive search too on fleets of <= 8 GPUs */
+    MK_PLAN_AUTO,      /* heuristic, then the configuration search (any fleet, about 45 ms
+                          at most) and the exhaustive search (<= 8 GPUs) where the bound does
+                          not prove it optimal */
     MK_PLAN_HEURISTIC, /* heuristic only */
     MK_PLAN_EXACT,     /* exhaustive search (any fleet size; may hit the node budget) */
 };
@@ -176,9 +179,12 @@ struct mk_plan {
     struct mk_plan_gpu *gpus;
     int replicas, placed;
     int gpus_used;
-    int lower_bound;      /* GPUs any plan needs for the replicas this one placed: the
-                             relaxation bound, raised to gpus_used when exact_done */
+    int lower_bound;      /* GPUs any plan needs for the replicas this one placed: the best
+                             of relaxation_bound and config_bound, raised to gpus_used when
+                             exact_done */
     int relaxation_bound; /* the LP relaxation (or weight) bound alone */
+    int config_bound;     /* the configuration search's bound (0 when it did not run) */
+    long config_lps;      /* the LPs the configuration search solved (0: it did not run) */
     int heuristic_gpus;   /* what the heuristic alone used */
     bool exact_done;      /* the exhaustive search finished: gpus_used is optimal */
     long exact_nodes;     /* its search nodes (0 when it did not run) */
@@ -196,8 +202,10 @@ void mk_plan_free(struct mk_plan *plan);
 bool mk_plan_is_optimal(const struct mk_plan *plan);
 
 /* A lower bound on the GPUs of the given fleet needed to place, for each workload i,
- * counts[i] replicas (every replica when counts is NULL). Replicas no fleet GPU can hold are
- * not counted. Returns the bound (>= 0) or -errno. */
+ * counts[i] replicas (every replica when counts is NULL): the best of the weight bounds, the
+ * configuration LP and the configuration search (bound only; it takes up to about 45 ms).
+ * Replicas no fleet GPU can hold are not counted; when the fleet cannot hold the rest the
+ * bound may exceed its GPUs. Returns the bound (>= 0) or -errno. */
 int mk_plan_lower_bound(const struct mk_plan_request *req, const int *counts, struct mk_error *err);
 
 /* A mig-parted v1 configuration with one label holding one entry per fleet GPU (devices:

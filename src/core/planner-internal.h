@@ -1,6 +1,7 @@
 /*
  * planner-internal.h - what the planner's files share (planner.c, planner-model.c,
- * planner-pack.c, planner-exact.c). Not installed; nothing outside src/core includes it.
+ * planner-pack.c, planner-exact.c, planner-lp.c). Not installed; nothing outside src/core
+ * includes it.
  *
  * The planner works on an abstraction of the fleet that is exact for its purpose:
  *
@@ -127,13 +128,17 @@ int pl_frag_cmp(const struct pl_problem *pb, const struct pl_sol *a, const struc
 /* The heuristic. sol holds the seed on entry (items already on GPUs, with their states; all
  * -1 and 0 for none) and the result on return. Returns 0 or -ENOMEM. */
 int pl_heuristic(const struct pl_problem *pb, struct pl_sol *sol);
+/* The heuristic's local search on a complete plan s: empties partly filled GPUs by moving
+ * their items to other used GPUs (directly or by one ejection). Returns 0 or -ENOMEM. */
+int pl_improve(const struct pl_problem *pb, struct pl_sol *s);
 
 /* planner-lp.c: the LP relaxation. */
 struct pl_lp_sol {
-    bool ok;      /* solved: the rest is valid */
-    int bound;    /* certified lower bound on GPUs */
-    double value; /* the LP optimum as computed (for reports; not a certified bound) */
-    double *x;    /* GPUs per maximal multiset: model mi's at [xoff[mi], xoff[mi + 1]) */
+    bool ok;         /* solved: the rest is valid */
+    bool infeasible; /* not solved, and certified: no plan satisfies the LP's node */
+    int bound;       /* certified lower bound on GPUs (the node's free GPUs) */
+    double value;    /* the LP optimum as computed (for reports; not a certified bound) */
+    double *x;       /* GPUs per maximal multiset: model mi's at [xoff[mi], xoff[mi + 1]) */
     int xoff[PL_MAX_MODELS + 1];
     int ngroups;
     int *type_group; /* [ntypes]: types with the same profile on every model share a group */
@@ -142,6 +147,36 @@ struct pl_lp_sol {
 int pl_lp_run(const struct pl_problem *pb, const int *counts, const int *caps,
               struct pl_lp_sol *out);
 void pl_lp_sol_free(struct pl_lp_sol *s);
+/* A node of the configuration search: the LP for its free GPUs, given the GIs of the GPUs it
+ * fixed already. */
+struct pl_lp_node {
+    int caps[PL_MAX_MODELS];                 /* free GPUs of each model the LP may use */
+    int mins[PL_MAX_MODELS];                 /* ... and must use at least */
+    int supply[PL_MAX_MODELS][PL_MAX_PLAIN]; /* GIs of each profile on the fixed GPUs */
+    const uint8_t *banned; /* [x columns]: 1 for a multiset the free GPUs may not take; or NULL */
+};
+/* The LP of counts[t] items of each type, built once and solved for many nodes; with
+ * `search`, it has the rows for the nodes' mins (without, they must be 0). */
+struct pl_lp_work;
+int pl_lp_work_new(const struct pl_problem *pb, const int *counts, bool search,
+                   struct pl_lp_work **ret);
+void pl_lp_work_free(struct pl_lp_work *w);
+/* The effort of every solve so far: tableau entries gone over by pivots, fills and
+ * snapshots. A measure of time that does not depend on the machine or its load (about
+ * 0.3-0.4 ns an entry on the benchmark's machine, bench/README.md). */
+long long pl_lp_work_effort(const struct pl_lp_work *w);
+/* Solves node nd into out (ok, or infeasible when certified, or neither when the simplex gave
+ * up). When the last solve reached an optimum and nd only changes its caps, mins and supply
+ * and adds bans, it starts from that optimum (the dual simplex); else from scratch. Returns
+ * 0 or -ENOMEM. */
+int pl_lp_work_solve(const struct pl_problem *pb, struct pl_lp_work *w, const struct pl_lp_node *nd,
+                     struct pl_lp_sol *out);
+/* Snapshots of the solver's state, so that a node's second branch starts warm too: save
+ * after solving the node, restore before its second branch. Slots 0 .. PL_LP_SLOTS - 1; save
+ * returns 0 or -ENOMEM; restoring a slot never saved makes the next solve start cold. */
+#define PL_LP_SLOTS 48
+int pl_lp_work_save(struct pl_lp_work *w, int slot);
+void pl_lp_work_restore(struct pl_lp_work *w, int slot);
 int pl_lp_round(const struct pl_problem *pb, const struct pl_lp_sol *lps, const double *v,
                 struct pl_sol *s);
 
@@ -152,5 +187,21 @@ int pl_lp_round(const struct pl_problem *pb, const struct pl_lp_sol *lps, const 
  * of nodes, or -ENOMEM. *ret_nodes counts nodes. */
 int pl_exact(const struct pl_problem *pb, struct pl_sol *best, int lb, long node_limit,
              long *ret_nodes);
+
+/* The configuration search: branch and bound on the configuration LP for counts[t] items of
+ * each type (planner-exact.c). */
+struct pl_cfg_result {
+    int bound;     /* proven lower bound on the GPUs of any plan placing the counts; above
+                      the fleet's GPUs when it proved that no plan does */
+    bool found;    /* out holds a plan of the counts on fewer GPUs than the incumbent */
+    bool complete; /* the search finished: bound is the optimum (or no plan exists) */
+    long lps;      /* LPs solved */
+};
+/* Looks for a plan of the counts on fewer than `incumbent` GPUs (ngpus + 1: any plan), until
+ * its LPs have cost `effort` (pl_lp_work_effort()). On success with res->found, out (may be
+ * NULL: search for the bound only) holds the plan: the first counts[t] items of each type
+ * placed, the rest not. Returns 0 or -ENOMEM. */
+int pl_cfg_search(const struct pl_problem *pb, const int *counts, int incumbent, long long effort,
+                  struct pl_sol *out, struct pl_cfg_result *res);
 
 #endif /* MIGKIT_PLANNER_INTERNAL_H */

@@ -3,25 +3,37 @@
  * configuration LP built on it, the lower bound it certifies, and an LP-rounding start for
  * the heuristic (docs/planner.md, "Lower bound").
  *
- * The LP (the cutting-stock relaxation, one column per maximal multiset of each model):
+ * The LP (Gilmore and Gomory's configuration LP of cutting stock, one column per maximal
+ * multiset of each model):
  *
  *   minimise    sum x[m,c]                            GPUs, fractionally
  *   subject to  sum_m y[k,m]            >= d[k]       every item group k is placed
- *               sum_{k: prof(k,m)=j} y[k,m] <= sum_c cnt(c,j) x[m,c]
+ *               sum_{k: prof(k,m)=j} y[k,m] <= S[m,j] + sum_c cnt(c,j) x[m,c]
  *                                                     model m's GIs of profile j suffice
- *               sum_c x[m,c]            <= N[m]       the fleet has N[m] GPUs of model m
+ *               L[m] <= sum_c x[m,c]    <= N[m]       GPUs of model m
  *               x, y >= 0
  *
  * Items that get the same profile on every model form one group (priorities play no part
- * in a bound). The bound is not read off the simplex's objective: floating-point error could
- * push it over an integer. Instead the simplex's dual values become per-(model, profile)
- * weights pi, and the bound is recomputed from them as a dual-feasible point: with
- * h[m] = the heaviest multiset of model m under pi and s[m] = max(0, h[m] - 1),
+ * in a bound); an item may go to any model it has a profile on, so y splits each group over
+ * its models. For the plain relaxation S = 0, L = 0 and N[m] is the fleet's GPUs of model m.
+ * The configuration search (planner-exact.c) solves it for nodes of its branch and bound:
+ * GPUs fixed to a multiset add their GIs to S and leave N, a branch on a model's GPU count
+ * sets L or N, and a multiset may be banned from the free GPUs of its model.
  *
- *   sum_k d[k] * min_m pi[m, prof(k,m)]  -  sum_m N[m] * s[m]
+ * The bound is not read off the simplex's objective: floating-point error could push it
+ * over an integer. Instead the simplex's dual values become per-(model, profile) weights pi,
+ * and the bound is recomputed from them as a dual-feasible point: with h[m] = the heaviest
+ * multiset of model m under pi (banned ones left out),
  *
- * is below the LP optimum for any pi >= 0, hence a valid bound on GPUs whatever the
- * precision of pi.
+ *   sum_k d[k] * min_m pi[m, prof(k,m)] - sum_{m,j} S[m,j] pi[m,j]
+ *     - sum_m N[m] * max(0, h[m] - 1) + sum_m L[m] * max(0, 1 - h[m])
+ *
+ * is below the GPUs of any plan of the node for any pi >= 0 (each placed item takes a GI of
+ * weight at least its minimum; a GPU of model m holds at most h[m]; and n GPUs of model m
+ * with L <= n <= N carry n * h <= n + N max(0, h - 1) - L max(0, 1 - h)), hence a valid
+ * bound whatever the precision of pi. When phase 1 ends with artificials left, its duals
+ * give weights under which the items outweigh everything the node's GPUs can hold (sum_m
+ * N[m] h[m] plus the fixed GIs): that proves that no plan exists, again recomputed from pi.
  */
 #include <errno.h>
 #include <math.h>
@@ -49,6 +61,7 @@ struct lp {
     double *t;      /* (rows + 1) x (cols + 1) */
     int *basis;     /* [rows] */
     bool *banned;   /* [cols]: may not enter (artificials in phase 2) */
+    long long work; /* tableau entries gone over (pivots, fills, copies): the effort */
 };
 
 #define T(lp, i, j) ((lp)->t[(size_t)(i) * (size_t)((lp)->cols + 1) + (size_t)(j)])
@@ -56,6 +69,7 @@ struct lp {
 static void pivot(struct lp *lp, int r, int c)
 {
     double p = T(lp, r, c);
+    lp->work += (long long)(lp->rows + 1) * (lp->cols + 1);
     for (int j = 0; j <= lp->cols; j++)
         T(lp, r, j) /= p;
     for (int i = 0; i <= lp->rows; i++) {
@@ -146,7 +160,7 @@ static int lp_solve(struct lp *lp, const double *cost, int first_art, double *ph
         if (lp->basis[i] < first_art)
             continue;
         for (int j = 0; j < first_art; j++)
-            if (fabs(T(lp, i, j)) > PIV_EPS) {
+            if (!lp->banned[j] && fabs(T(lp, i, j)) > PIV_EPS) {
                 pivot(lp, i, j);
                 break;
             }
@@ -159,14 +173,21 @@ static int lp_solve(struct lp *lp, const double *cost, int first_art, double *ph
 
 /* ---- the fleet LP ---- */
 
-/* Column and row layout of the fleet LP. */
+/*
+ * Column and row layout of the fleet LP. Rows: one demand row per item group, one cover row
+ * per (model, profile), then per model a cap row (sum_c x[m,c] <= caps[m]) and a min row
+ * (sum_c x[m,c] >= mins[m], for the configuration search). Columns: x, y, one slack or
+ * surplus per row, then an artificial per demand row and per min row.
+ */
 struct layout {
     int ngroups;
     int *type_group;             /* [ntypes] */
     int xoff[PL_MAX_MODELS + 1]; /* x columns of model mi: [xoff[mi], xoff[mi + 1]) */
     int *ycol;                   /* [ngroups * nmodels]: y column, or -1 */
-    int rows_demand, rows_cover, rows_cap;
     int cover_row[PL_MAX_MODELS][PL_MAX_PLAIN];
+    int cap_row, min_row; /* model mi's cap row is cap_row + mi, its min row min_row + mi */
+    int nmins;            /* min rows: one per model for the search, else none */
+    int rows;
     int first_slack, first_art, cols;
 };
 
@@ -185,7 +206,7 @@ static int group_types(const struct pl_problem *pb, struct layout *L)
     return 0;
 }
 
-static int plan_layout(const struct pl_problem *pb, struct layout *L)
+static int plan_layout(const struct pl_problem *pb, bool mins, struct layout *L)
 {
     int col = 0, row = 0;
     memset(L, 0, sizeof(*L));
@@ -206,40 +227,175 @@ static int plan_layout(const struct pl_problem *pb, struct layout *L)
             if (pb->types[t].prof[mi] != PL_NONE && *yc < 0)
                 *yc = col++;
         }
-    L->rows_demand = L->ngroups;
     row = L->ngroups;
     for (int mi = 0; mi < pb->nmodels; mi++)
         for (int j = 0; j < pb->models[mi].n; j++)
             L->cover_row[mi][j] = row++;
-    L->rows_cover = row - L->rows_demand;
-    L->rows_cap = pb->nmodels;
-    /* slacks: surplus per demand row, slack per cover and cap row; then artificials */
+    L->nmins = mins ? pb->nmodels : 0;
+    L->cap_row = row;
+    L->min_row = row + pb->nmodels;
+    L->rows = row + pb->nmodels + L->nmins;
     L->first_slack = col;
-    L->first_art = col + row + pb->nmodels;
-    L->cols = L->first_art + L->ngroups;
+    L->first_art = col + L->rows;
+    L->cols = L->first_art + L->ngroups + L->nmins;
     return 0;
 }
 
-/* Fills the tableau for group demands d (groups with d = 0 get a zero row). */
-static void fill(const struct pl_problem *pb, const struct layout *L, const double *d,
-                 const int *caps, struct lp *lp)
+/* A fleet LP and its scratch, built once for a set of counts and solved for many nodes. */
+struct snapshot {
+    double *t;
+    int *basis;
+    bool *banned;
+    struct pl_lp_node cur;
+    bool warm;
+};
+
+struct pl_lp_work {
+    struct layout L;
+    struct lp lp;
+    double *d;       /* [ngroups]: items per group */
+    double *cost;    /* [cols] */
+    double *scratch; /* [cols] */
+    /* Warm start: the tableau is optimal for node `cur` (its bans are lp.banned's x columns) */
+    bool warm;
+    struct pl_lp_node cur;
+    struct snapshot snap[PL_LP_SLOTS];
+};
+
+void pl_lp_work_free(struct pl_lp_work *w)
 {
-    int rows = lp->rows;
+    if (!w)
+        return;
+    for (int k = 0; k < PL_LP_SLOTS; k++) {
+        mk__free(w->snap[k].t);
+        mk__free(w->snap[k].basis);
+        mk__free(w->snap[k].banned);
+    }
+    mk__free(w->L.type_group);
+    mk__free(w->L.ycol);
+    mk__free(w->lp.t);
+    mk__free(w->lp.basis);
+    mk__free(w->lp.banned);
+    mk__free(w->d);
+    mk__free(w->cost);
+    mk__free(w->scratch);
+    mk__free(w);
+}
+
+int pl_lp_work_new(const struct pl_problem *pb, const int *counts, bool search,
+                   struct pl_lp_work **ret)
+{
+    struct pl_lp_work *w = mk__calloc(1, sizeof(*w));
+    if (!w || plan_layout(pb, search, &w->L) < 0)
+        goto fail;
+    w->lp.rows = w->L.rows;
+    w->lp.cols = w->L.cols;
+    w->lp.t = mk__calloc((size_t)(w->lp.rows + 1) * (size_t)(w->lp.cols + 1), sizeof(double));
+    w->lp.basis = mk__calloc((size_t)w->lp.rows + 1, sizeof(int));
+    w->lp.banned = mk__calloc((size_t)w->lp.cols + 1, sizeof(bool));
+    w->d = mk__calloc((size_t)w->L.ngroups + 1, sizeof(double));
+    w->cost = mk__calloc((size_t)w->lp.cols + 1, sizeof(double));
+    w->scratch = mk__calloc((size_t)w->lp.cols + 1, sizeof(double));
+    if (!w->lp.t || !w->lp.basis || !w->lp.banned || !w->d || !w->cost || !w->scratch)
+        goto fail;
+    for (int t = 0; t < pb->ntypes; t++)
+        w->d[w->L.type_group[t]] += counts[t];
+    for (int j = 0; j < w->L.xoff[pb->nmodels]; j++)
+        w->cost[j] = 1;
+    *ret = w;
+    return 0;
+fail:
+    pl_lp_work_free(w);
+    return -ENOMEM;
+}
+
+long long pl_lp_work_effort(const struct pl_lp_work *w)
+{
+    return w->lp.work;
+}
+
+static size_t tableau_size(const struct lp *lp)
+{
+    return (size_t)(lp->rows + 1) * (size_t)(lp->cols + 1) * sizeof(double);
+}
+
+int pl_lp_work_save(struct pl_lp_work *w, int slot)
+{
+    struct snapshot *sn = &w->snap[slot];
+    mk_assert_return(slot >= 0 && slot < PL_LP_SLOTS, -EINVAL);
+    if (!sn->t) {
+        sn->t = mk__malloc(tableau_size(&w->lp));
+        sn->basis = mk__malloc(((size_t)w->lp.rows + 1) * sizeof(int));
+        sn->banned = mk__malloc(((size_t)w->lp.cols + 1) * sizeof(bool));
+        if (!sn->t || !sn->basis || !sn->banned) {
+            mk__free(sn->t);
+            mk__free(sn->basis);
+            mk__free(sn->banned);
+            memset(sn, 0, sizeof(*sn));
+            return -ENOMEM;
+        }
+    }
+    memcpy(sn->t, w->lp.t, tableau_size(&w->lp));
+    w->lp.work += (long long)(w->lp.rows + 1) * (w->lp.cols + 1);
+    memcpy(sn->basis, w->lp.basis, (size_t)w->lp.rows * sizeof(int));
+    memcpy(sn->banned, w->lp.banned, (size_t)w->lp.cols * sizeof(bool));
+    sn->cur = w->cur;
+    sn->warm = w->warm;
+    return 0;
+}
+
+void pl_lp_work_restore(struct pl_lp_work *w, int slot)
+{
+    const struct snapshot *sn = &w->snap[slot];
+    if (slot < 0 || slot >= PL_LP_SLOTS || !sn->t) {
+        w->warm = false; /* nothing saved: the next solve starts cold */
+        return;
+    }
+    memcpy(w->lp.t, sn->t, tableau_size(&w->lp));
+    w->lp.work += (long long)(w->lp.rows + 1) * (w->lp.cols + 1);
+    memcpy(w->lp.basis, sn->basis, (size_t)w->lp.rows * sizeof(int));
+    memcpy(w->lp.banned, sn->banned, (size_t)w->lp.cols * sizeof(bool));
+    w->cur = sn->cur;
+    w->warm = sn->warm;
+}
+
+/* Fills the tableau for node nd (groups with d = 0 get a zero row). */
+static void fill(const struct pl_problem *pb, struct pl_lp_work *w, const struct pl_lp_node *nd)
+{
+    const struct layout *L = &w->L;
+    struct lp *lp = &w->lp;
+    memset(lp->t, 0, (size_t)(lp->rows + 1) * (size_t)(lp->cols + 1) * sizeof(double));
+    memset(lp->banned, 0, (size_t)lp->cols * sizeof(bool));
     for (int mi = 0; mi < pb->nmodels; mi++) {
         const struct pl_model *pm = &pb->models[mi];
-        int cap = rows - pb->nmodels + mi, n = caps[mi];
+        int cap = L->cap_row + mi, mn = L->min_row + mi, art = L->first_art + L->ngroups + mi;
+        bool has_min = nd->mins[mi] > 0;
         for (int k = 0; k < pm->nmax; k++) {
             int c = L->xoff[mi] + k;
             for (int j = 0; j < pm->n; j++)
                 T(lp, L->cover_row[mi][j], c) = -pm->maxcnt[k * pm->n + j];
             T(lp, cap, c) = 1;
+            if (L->nmins) /* without a minimum: -x + surplus = 0 */
+                T(lp, mn, c) = has_min ? 1 : -1;
+            lp->banned[c] = nd->banned && nd->banned[c];
         }
         T(lp, cap, L->first_slack + cap) = 1;
-        T(lp, cap, lp->cols) = n;
+        T(lp, cap, lp->cols) = nd->caps[mi];
         lp->basis[cap] = L->first_slack + cap;
+        if (L->nmins && has_min) { /* without min rows, nd->mins is 0 */
+            T(lp, mn, L->first_slack + mn) = -1;
+            T(lp, mn, art) = 1;
+            T(lp, mn, lp->cols) = nd->mins[mi];
+            lp->basis[mn] = art;
+        } else if (L->nmins) {
+            T(lp, mn, L->first_slack + mn) = 1;
+            lp->basis[mn] = L->first_slack + mn;
+            lp->banned[art] = true;
+        }
         for (int j = 0; j < pm->n; j++) {
             int r = L->cover_row[mi][j];
             T(lp, r, L->first_slack + r) = 1;
+            T(lp, r, lp->cols) = nd->supply[mi][j];
             lp->basis[r] = L->first_slack + r;
         }
     }
@@ -254,16 +410,20 @@ static void fill(const struct pl_problem *pb, const struct layout *L, const doub
     for (int g = 0; g < L->ngroups; g++) {
         T(lp, g, L->first_slack + g) = -1;
         T(lp, g, L->first_art + g) = 1;
-        T(lp, g, lp->cols) = d[g];
+        T(lp, g, lp->cols) = w->d[g];
         lp->basis[g] = L->first_art + g;
     }
 }
 
-/* The bound certified by weights pi (see the top of this file). */
-static int certify(const struct pl_problem *pb, const struct layout *L, const double *d,
-                   const int *caps, double pi[PL_MAX_MODELS][PL_MAX_PLAIN])
+/* The weight terms of a dual point pi: *ret_items, the items' weight (each group at its
+ * lightest model); *ret_supply, the fixed GIs' weight; h[mi], the heaviest multiset model mi's
+ * free GPUs may take. */
+static void weigh(const struct pl_problem *pb, const struct pl_lp_work *w,
+                  const struct pl_lp_node *nd, double pi[PL_MAX_MODELS][PL_MAX_PLAIN],
+                  double *ret_items, double *ret_supply, double h[PL_MAX_MODELS])
 {
-    double total = 0;
+    const struct layout *L = &w->L;
+    double items = 0, supply = 0;
     for (int t = 0; t < pb->ntypes; t++) {
         double best = INFINITY;
         bool first = true;
@@ -276,21 +436,51 @@ static int certify(const struct pl_problem *pb, const struct layout *L, const do
             if (j != PL_NONE && pi[mi][j] < best)
                 best = pi[mi][j];
         }
-        total += d[L->type_group[t]] * (isinf(best) ? 0 : best);
+        items += w->d[L->type_group[t]] * (isinf(best) ? 0 : best);
     }
     for (int mi = 0; mi < pb->nmodels; mi++) {
         const struct pl_model *pm = &pb->models[mi];
-        double h = 0;
+        h[mi] = 0;
+        for (int j = 0; j < pm->n; j++)
+            supply += nd->supply[mi][j] * pi[mi][j];
         for (int k = 0; k < pm->nmax; k++) {
-            double w = 0;
+            double x = 0;
+            if (nd->banned && nd->banned[L->xoff[mi] + k])
+                continue;
             for (int j = 0; j < pm->n; j++)
-                w += pm->maxcnt[k * pm->n + j] * pi[mi][j];
-            h = w > h ? w : h;
+                x += pm->maxcnt[k * pm->n + j] * pi[mi][j];
+            h[mi] = x > h[mi] ? x : h[mi];
         }
-        total -= caps[mi] * (h > 1 ? h - 1 : 0);
     }
+    *ret_items = items;
+    *ret_supply = supply;
+}
+
+/* The bound on the node's free GPUs certified by weights pi (see the top of this file). */
+static int certify(const struct pl_problem *pb, const struct pl_lp_work *w,
+                   const struct pl_lp_node *nd, double pi[PL_MAX_MODELS][PL_MAX_PLAIN])
+{
+    double items, supply, h[PL_MAX_MODELS], total;
+    weigh(pb, w, nd, pi, &items, &supply, h);
+    total = items - supply;
+    for (int mi = 0; mi < pb->nmodels; mi++)
+        total += -nd->caps[mi] * (h[mi] > 1 ? h[mi] - 1 : 0) +
+                 nd->mins[mi] * (h[mi] < 1 ? 1 - h[mi] : 0);
     /* 1e-6 absorbs the rounding of a sum of a few thousand terms */
     return total > 0 ? (int)ceil(total - 1e-6) : 0;
+}
+
+/* True when weights pi prove that no plan satisfies the node: the items weigh more than the
+ * fixed GIs and the heaviest multisets of all free GPUs together (a Farkas certificate). */
+static bool certify_infeasible(const struct pl_problem *pb, const struct pl_lp_work *w,
+                               const struct pl_lp_node *nd, double pi[PL_MAX_MODELS][PL_MAX_PLAIN])
+{
+    double items, supply, h[PL_MAX_MODELS], room = 0;
+    weigh(pb, w, nd, pi, &items, &supply, h);
+    for (int mi = 0; mi < pb->nmodels; mi++)
+        room += nd->caps[mi] * h[mi];
+    /* a relative margin far above the rounding of these sums (about 1e-13 of them) */
+    return items - supply - room > 1e-9 * (items + supply + room);
 }
 
 void pl_lp_sol_free(struct pl_lp_sol *s)
@@ -325,6 +515,189 @@ static int read_primal(const struct pl_problem *pb, const struct layout *L, cons
     return 0;
 }
 
+/* pi from row `row` of the tableau, times sign: in the objective row, minus the duals of the
+ * cover rows, the reduced costs of their slacks (phase 1's after an infeasible phase 1, else
+ * phase 2's); in a row the dual simplex found infeasible, that row's multipliers of the cover
+ * rows (its entries under their slacks), a Farkas certificate. */
+static void read_weights(const struct pl_problem *pb, const struct pl_lp_work *w, int row,
+                         double sign, double pi[PL_MAX_MODELS][PL_MAX_PLAIN])
+{
+    const struct lp *lp = &w->lp;
+    for (int mi = 0; mi < pb->nmodels; mi++)
+        for (int j = 0; j < pb->models[mi].n; j++) {
+            double v = sign * T(lp, row, w->L.first_slack + w->L.cover_row[mi][j]);
+            pi[mi][j] = v > 0 ? v : 0;
+        }
+}
+
+/* ---- warm start: the dual simplex from a parent node's optimum ---- */
+
+/* Pivots the dual simplex may take before the solve starts over cold. */
+#define DUAL_MAX_PIVOTS 2000
+/* A warm solve that found no plan: the row whose multipliers, times sign, certify it. */
+struct farkas {
+    int row;
+    double sign;
+};
+
+/* Adds f times column c to the right-hand side (objective row included): the tableau's
+ * answer to adding f to the right-hand side of the row whose slack is c with coefficient 1
+ * (B^-1 e_r is that slack's column). */
+static void shift_rhs(struct lp *lp, int c, double f)
+{
+    for (int i = 0; i <= lp->rows; i++)
+        T(lp, i, lp->cols) += f * T(lp, i, c);
+}
+
+/* The row where column c is basic, or -1. */
+static int basic_row(const struct lp *lp, int c)
+{
+    for (int i = 0; i < lp->rows; i++)
+        if (lp->basis[i] == c)
+            return i;
+    return -1;
+}
+
+/* Bans column c: when it is basic, pivots it out for the entering column that keeps the
+ * reduced costs non-negative. Returns 0, -EDOM with *fk when the row proves that c cannot be
+ * zero, or -EAGAIN when this basis cannot tell (start over cold). */
+static int ban_column(struct lp *lp, int c, struct farkas *fk)
+{
+    int r = basic_row(lp, c), e = -1;
+    double best = INFINITY;
+    lp->banned[c] = true;
+    if (r < 0)
+        return 0;
+    for (int j = 0; j < lp->cols; j++) {
+        double a = T(lp, r, j);
+        if (lp->banned[j] || a <= PIV_EPS)
+            continue;
+        if (T(lp, lp->rows, j) / a < best - EPS) {
+            best = T(lp, lp->rows, j) / a;
+            e = j;
+        }
+    }
+    if (e >= 0) {
+        pivot(lp, r, e);
+        return 0;
+    }
+    if (T(lp, r, lp->cols) > 1e-7) { /* c = value - (non-positive) * x >= value > 0 */
+        *fk = (struct farkas){r, -1};
+        return -EDOM;
+    }
+    return -EAGAIN;
+}
+
+/* The dual simplex: the basis is dual feasible (reduced costs >= 0), some right-hand sides may
+ * be negative. Returns 0 at the optimum, -EDOM with *fk when a row proves the LP infeasible,
+ * -EAGAIN when it gave up or an artificial is left non-zero. */
+static int dual_simplex(struct lp *lp, int first_art, struct farkas *fk)
+{
+    for (int it = 0; it < DUAL_MAX_PIVOTS; it++) {
+        int r = -1, e = -1;
+        double worst = -1e-9, best = INFINITY;
+        for (int i = 0; i < lp->rows; i++)
+            if (T(lp, i, lp->cols) < worst) {
+                worst = T(lp, i, lp->cols);
+                r = i;
+            }
+        if (r < 0) {
+            for (int i = 0; i < lp->rows; i++)
+                if (lp->basis[i] >= first_art && fabs(T(lp, i, lp->cols)) > 1e-7)
+                    return -EAGAIN;
+            return 0;
+        }
+        for (int j = 0; j < lp->cols; j++) {
+            double a = T(lp, r, j);
+            if (lp->banned[j] || a >= -PIV_EPS)
+                continue;
+            if (T(lp, lp->rows, j) / -a < best - EPS) {
+                best = T(lp, lp->rows, j) / -a;
+                e = j;
+            }
+        }
+        if (e < 0) { /* row r: non-negative terms summing to a negative value */
+            *fk = (struct farkas){r, 1};
+            return -EDOM;
+        }
+        pivot(lp, r, e);
+    }
+    return -EAGAIN;
+}
+
+/* Moves the tableau from the optimum of node w->cur to node nd: right-hand sides by the
+ * slack columns, new bans pivoted out, then the dual simplex. Only bans may be added. */
+static int warm_solve(const struct pl_problem *pb, struct pl_lp_work *w,
+                      const struct pl_lp_node *nd, struct farkas *fk)
+{
+    const struct layout *L = &w->L;
+    struct lp *lp = &w->lp;
+    int r;
+    for (int c = 0; c < L->xoff[pb->nmodels]; c++)
+        if (lp->banned[c] && !(nd->banned && nd->banned[c]))
+            return -EAGAIN; /* a ban lifted: not a dual feasible start */
+    for (int mi = 0; mi < pb->nmodels; mi++) {
+        int dcap = nd->caps[mi] - w->cur.caps[mi], dmin = nd->mins[mi] - w->cur.mins[mi];
+        if (dcap)
+            shift_rhs(lp, L->first_slack + L->cap_row + mi, dcap);
+        if (dmin && L->nmins) /* either form of the min row: B^-1 (change) = -dmin x slack col */
+            shift_rhs(lp, L->first_slack + L->min_row + mi, -dmin);
+        for (int j = 0; j < pb->models[mi].n; j++) {
+            int ds = nd->supply[mi][j] - w->cur.supply[mi][j];
+            if (ds)
+                shift_rhs(lp, L->first_slack + L->cover_row[mi][j], ds);
+        }
+    }
+    for (int c = 0; c < L->xoff[pb->nmodels]; c++)
+        if (nd->banned && nd->banned[c] && !lp->banned[c] && (r = ban_column(lp, c, fk)) < 0)
+            return r;
+    return dual_simplex(lp, L->first_art, fk);
+}
+
+/* The node's bans as the tableau's: x columns banned by nd, the rest free. */
+static void set_cur(const struct pl_problem *pb, struct pl_lp_work *w, const struct pl_lp_node *nd)
+{
+    w->cur = *nd;
+    w->cur.banned = NULL; /* the tableau's banned flags hold them */
+    (void)pb;
+}
+
+int pl_lp_work_solve(const struct pl_problem *pb, struct pl_lp_work *w, const struct pl_lp_node *nd,
+                     struct pl_lp_sol *out)
+{
+    double pi[PL_MAX_MODELS][PL_MAX_PLAIN] = {{0}};
+    struct farkas fk = {0};
+    int r = -EAGAIN;
+    memset(out, 0, sizeof(*out));
+    w->lp.work += 4 * (long long)(w->lp.rows + w->lp.cols); /* reading the result, at least */
+    if (w->warm)
+        r = warm_solve(pb, w, nd, &fk);
+    if (r == -EAGAIN) {
+        w->lp.work += (long long)(w->lp.rows + 1) * (w->lp.cols + 1);
+        fill(pb, w, nd);
+        r = lp_solve(&w->lp, w->cost, w->L.first_art, w->scratch);
+        fk = (struct farkas){w->lp.rows, 1}; /* phase 1's objective row */
+    }
+    set_cur(pb, w, nd);
+    w->warm = r == 0;
+    if (r == -EDOM) { /* no feasible point: try to prove there is no plan at all */
+        read_weights(pb, w, fk.row, fk.sign, pi);
+        out->infeasible = certify_infeasible(pb, w, nd, pi);
+        return 0;
+    }
+    if (r < 0)
+        return 0; /* the simplex gave up: out->ok stays false */
+    read_weights(pb, w, w->lp.rows, 1, pi);
+    out->bound = certify(pb, w, nd, pi);
+    out->value = -T(&w->lp, w->lp.rows, w->lp.cols);
+    if ((r = read_primal(pb, &w->L, &w->lp, out)) < 0) {
+        pl_lp_sol_free(out);
+        return r;
+    }
+    out->ok = true;
+    return 0;
+}
+
 /*
  * Solves the fleet LP for counts[t] items of each type on caps[mi] GPUs of each model (NULL:
  * the whole fleet). On success out->ok is set with the certified bound and the primal
@@ -334,59 +707,19 @@ static int read_primal(const struct pl_problem *pb, const struct layout *L, cons
 int pl_lp_run(const struct pl_problem *pb, const int *counts, const int *caps,
               struct pl_lp_sol *out)
 {
-    int fleet[PL_MAX_MODELS] = {0};
-    struct layout L;
-    struct lp lp = {0};
-    double *d = NULL, *cost = NULL, *scratch = NULL;
-    double pi[PL_MAX_MODELS][PL_MAX_PLAIN] = {{0}};
+    struct pl_lp_node nd;
+    struct pl_lp_work *w = NULL;
     int r;
     memset(out, 0, sizeof(*out));
-    if ((r = plan_layout(pb, &L)) < 0)
-        goto out;
-    lp.rows = L.ngroups + L.rows_cover + L.rows_cap;
-    lp.cols = L.cols;
-    lp.t = mk__calloc((size_t)(lp.rows + 1) * (size_t)(lp.cols + 1), sizeof(double));
-    lp.basis = mk__calloc((size_t)lp.rows + 1, sizeof(int));
-    lp.banned = mk__calloc((size_t)lp.cols + 1, sizeof(bool));
-    d = mk__calloc((size_t)L.ngroups + 1, sizeof(double));
-    cost = mk__calloc((size_t)lp.cols + 1, sizeof(double));
-    scratch = mk__calloc((size_t)lp.cols + 1, sizeof(double));
-    if (!lp.t || !lp.basis || !lp.banned || !d || !cost || !scratch) {
-        r = -ENOMEM;
-        goto out;
-    }
-    for (int t = 0; t < pb->ntypes; t++)
-        d[L.type_group[t]] += counts[t];
-    for (int j = 0; j < L.xoff[pb->nmodels]; j++)
-        cost[j] = 1;
-    for (int g = 0; g < pb->ngpus; g++)
-        fleet[pb->gpu_model[g]]++;
-    if (!caps)
-        caps = fleet;
-    fill(pb, &L, d, caps, &lp);
-    if (lp_solve(&lp, cost, L.first_art, scratch) < 0)
-        goto out; /* r == 0, out->ok false */
-    /* pi: minus the duals of the cover rows, the reduced costs of their slacks */
-    for (int mi = 0; mi < pb->nmodels; mi++)
-        for (int j = 0; j < pb->models[mi].n; j++) {
-            double rc = T(&lp, lp.rows, L.first_slack + L.cover_row[mi][j]);
-            pi[mi][j] = rc > 0 ? rc : 0;
-        }
-    out->bound = certify(pb, &L, d, caps, pi);
-    out->value = -T(&lp, lp.rows, lp.cols);
-    if ((r = read_primal(pb, &L, &lp, out)) == 0)
-        out->ok = true;
-out:
-    if (r < 0)
-        pl_lp_sol_free(out);
-    mk__free(L.type_group);
-    mk__free(L.ycol);
-    mk__free(lp.t);
-    mk__free(lp.basis);
-    mk__free(lp.banned);
-    mk__free(d);
-    mk__free(cost);
-    mk__free(scratch);
+    memset(&nd, 0, sizeof(nd));
+    if (caps)
+        memcpy(nd.caps, caps, (size_t)pb->nmodels * sizeof(int));
+    else
+        for (int g = 0; g < pb->ngpus; g++)
+            nd.caps[pb->gpu_model[g]]++;
+    if ((r = pl_lp_work_new(pb, counts, false, &w)) == 0)
+        r = pl_lp_work_solve(pb, w, &nd, out);
+    pl_lp_work_free(w);
     return r;
 }
 

@@ -1,7 +1,8 @@
 /*
  * planner-pack.c - the planner's heuristic: a greedy that fills one GPU at a time with the
- * best multiset its model can hold, a tiered mode for fleets too small for everything, and
- * an improvement pass that empties lightly loaded GPUs (docs/planner.md, "How it plans").
+ * best multiset its model can hold, a tiered mode for fleets too small for everything, a
+ * repair that makes room for leftovers by moving one or two placed items, and an improvement
+ * pass that empties lightly loaded GPUs (docs/planner.md, "How it plans").
  *
  * The greedy is the sequential heuristic of cutting-stock problems. Every item has a size,
  * its weight under a valid weight vector (planner-model.c): roughly the share of a GPU it
@@ -557,6 +558,49 @@ static bool eject_one(const struct pl_problem *pb, struct pl_sol *s, struct scop
     return false;
 }
 
+/*
+ * Like eject_one(), with two items y1, y2 of one GPU h evicted for x (h minus both plus x
+ * must fit), each moved to another GPU in scope. For a profile that needs the room of two
+ * smaller GIs, such as a 2g where two 1g sit. Returns true when x was placed.
+ */
+static bool eject_two(const struct pl_problem *pb, struct pl_sol *s, struct scope sc,
+                      const int *head, const int *next, int room[PL_MAX_MODELS][PL_MAX_PLAIN],
+                      int x)
+{
+    const struct pl_type *tx = &pb->types[pb->item_type[x]];
+    for (int h = 0; h < pb->ngpus; h++) {
+        int mh = pb->gpu_model[h], jx = tx->prof[mh];
+        const struct pl_model *pm = &pb->models[mh];
+        if (jx == PL_NONE || s->state[h] == 0 || !in_scope(s, sc, h))
+            continue;
+        for (int y1 = head[h]; y1 >= 0; y1 = next[y1])
+            for (int y2 = next[y1]; y2 >= 0 && s->item_gpu[y1] == h; y2 = next[y2]) {
+                int t1 = pb->item_type[y1], t2 = pb->item_type[y2];
+                int j1 = pb->types[t1].prof[mh], j2 = pb->types[t2].prof[mh], g1;
+                uint32_t old = s->state[h];
+                int64_t ns;
+                if (s->item_gpu[y2] != h ||
+                    (ns = pl_add(pm, old - pm->stride[j1] - pm->stride[j2], jx)) < 0 ||
+                    !room_elsewhere(pb, s, room, t1, h) || !room_elsewhere(pb, s, room, t2, h))
+                    continue;
+                s->state[h] = (uint32_t)ns;
+                s->item_gpu[x] = h;
+                s->item_gpu[y1] = s->item_gpu[y2] = -1;
+                if (relocate(pb, s, sc, y1, h)) {
+                    if (relocate(pb, s, sc, y2, h))
+                        return true;
+                    g1 = s->item_gpu[y1]; /* undo y1's move */
+                    s->state[g1] -=
+                        pb->models[pb->gpu_model[g1]].stride[pb->types[t1].prof[pb->gpu_model[g1]]];
+                }
+                s->state[h] = old;
+                s->item_gpu[x] = -1;
+                s->item_gpu[y1] = s->item_gpu[y2] = h;
+            }
+    }
+    return false;
+}
+
 /* Builds the per-GPU item lists of s. */
 static void list_items(const struct pl_problem *pb, const struct pl_sol *s, int *head, int *next)
 {
@@ -570,9 +614,11 @@ static void list_items(const struct pl_problem *pb, const struct pl_sol *s, int 
 }
 
 /* Places what it can of the unplaced items: first where there is room, then by one
- * ejection. Items are tried in priority order. */
+ * ejection, then (when the LP says that everything fits, so that few items are left) by two.
+ * Items are tried in priority order. */
 static int repair(const struct pl_problem *pb, const struct pl_weights *W, struct pl_sol *s)
 {
+    bool two = pb->lp && pb->lp->ok;
     struct scope all = {.excl = -1};
     int room[PL_MAX_MODELS][PL_MAX_PLAIN];
     int *head = mk__malloc(((size_t)pb->ngpus + 1) * sizeof(int));
@@ -598,7 +644,8 @@ static int repair(const struct pl_problem *pb, const struct pl_weights *W, struc
             count_room(pb, s, all, room);
             lists = true;
         }
-        if (eject_one(pb, s, all, head, next, room, x)) {
+        if (eject_one(pb, s, all, head, next, room, x) ||
+            (two && eject_two(pb, s, all, head, next, room, x))) {
             lists = false;
             failed_type = -1;
         } else {
@@ -701,6 +748,12 @@ static void priority_repair(const struct pl_problem *pb, const struct pl_weights
         }
         failed_type = done ? -1 : pb->item_type[x];
     }
+}
+
+int pl_improve(const struct pl_problem *pb, struct pl_sol *s)
+{
+    int r = improve(pb, s);
+    return r < 0 ? r : improve_eject(pb, s);
 }
 
 /* ---- the heuristic ---- */

@@ -15,10 +15,14 @@
 /* Nodes the exhaustive search may visit by default: a few seconds at most on one core
  * (about 8 million nodes a second); most small fleets finish in well under a million. */
 #define DEFAULT_NODE_LIMIT 20000000L
-/* AUTO also tries the search, on a small budget (about 0.1 s), on fleets up to twice the
- * exact size when the heuristic is above the bound: it often finds the better plan. */
-#define BONUS_MAX_GPUS   (2 * MK_PLAN_EXACT_MAX_GPUS)
-#define BONUS_NODE_LIMIT 1000000L
+/* The configuration search (planner-exact.c; AUTO only) runs when the LP bound does not prove
+ * the heuristic's plan, on any fleet, until its LPs have updated CFG_EFFORT tableau entries:
+ * about 30-45 ms on one core. Warm-started LPs of a 100-GPU fleet take a few hundredths of a
+ * millisecond, so this is thousands of nodes on small fleets and some hundreds on 1,000 GPUs.
+ * When the plan leaves replicas out for room, it only searches a bound for the replicas
+ * placed, on fleets of at most CFG_OVERFULL_MAX_GPUS. */
+#define CFG_EFFORT            100000000LL
+#define CFG_OVERFULL_MAX_GPUS 16
 /* The search only runs when every replica could fit the fleet (MK_MAX_GIS per GPU): with
  * more items than that it has no chance to finish. */
 #define EXACT_MAX_ITEMS(ngpus) ((ngpus)*MK_MAX_GIS)
@@ -429,6 +433,9 @@ out:
     return r;
 }
 
+static int known_bound(const struct pl_problem *pb, const struct pl_sol *sol,
+                       const struct mk_plan *plan);
+
 static int run_exact(const struct build *b, struct pl_sol *sol, long limit, struct mk_plan *plan)
 {
     const struct pl_problem *pb = &b->pb;
@@ -439,7 +446,7 @@ static int run_exact(const struct build *b, struct pl_sol *sol, long limit, stru
     if ((r = pl_sol_new(pb, &ex)) < 0)
         return r;
     pl_sol_copy(pb, &ex, sol);
-    r = pl_exact(pb, &ex, pb->lp && pb->lp->ok ? pb->lp->bound : 0, limit, &plan->exact_nodes);
+    r = pl_exact(pb, &ex, known_bound(pb, sol, plan), limit, &plan->exact_nodes);
     plan->exact_done = r == 1;
     if (r >= 0 && (r = pl_score_new(pb, &ex, &a)) == 0 && (r = pl_score_new(pb, sol, &c)) == 0 &&
         pl_score_cmp(pb, &a, &c) < 0) {
@@ -451,6 +458,51 @@ static int run_exact(const struct build *b, struct pl_sol *sol, long limit, stru
     pl_score_free(&c);
     pl_sol_free(&ex);
     return r < 0 ? r : 0;
+}
+
+/*
+ * The configuration search for every item, from the plan in sol: looks for a plan on fewer
+ * GPUs (or, when sol leaves items out, any plan that places them all), which replaces sol,
+ * and proves a bound. The bound counts only when the plan places every item.
+ */
+static int run_config(const struct build *b, struct pl_sol *sol, struct mk_plan *plan)
+{
+    const struct pl_problem *pb = &b->pb;
+    struct pl_sol alt = {0}, tmp = {0};
+    struct pl_cfg_result res;
+    int *counts = mk__calloc((size_t)pb->ntypes + 1, sizeof(int));
+    int r = counts ? pl_sol_new(pb, &alt) : -ENOMEM;
+    if (r == 0) {
+        for (int t = 0; t < pb->ntypes; t++)
+            counts[t] = pb->types[t].count;
+        r = pl_cfg_search(pb, counts, all_placed(pb, sol) ? used_gpus(pb, sol) : pb->ngpus + 1,
+                          CFG_EFFORT, &alt, &res);
+    }
+    if (r == 0) {
+        plan->config_lps = res.lps;
+        if (res.found && (r = pl_improve(pb, &alt)) == 0) {
+            pl_sol_copy(pb, sol, &alt);
+            if (has_layout(b->req) && pb->ngpus <= PERMUTE_MAX_GPUS &&
+                (r = pl_sol_new(pb, &tmp)) == 0)
+                r = permute_bins(b, sol, &tmp);
+        }
+        if (all_placed(pb, sol))
+            plan->config_bound = res.bound;
+    }
+    pl_sol_free(&alt);
+    pl_sol_free(&tmp);
+    mk__free(counts);
+    return r;
+}
+
+/* The best bound known for every item, when sol places them all (else 0). */
+static int known_bound(const struct pl_problem *pb, const struct pl_sol *sol,
+                       const struct mk_plan *plan)
+{
+    int lb = pb->lp && pb->lp->ok ? pb->lp->bound : 0;
+    if (!all_placed(pb, sol))
+        return 0;
+    return plan->config_bound > lb ? plan->config_bound : lb;
 }
 
 static int solve(const struct build *b, struct pl_sol *sol, struct mk_plan *plan)
@@ -465,16 +517,16 @@ static int solve(const struct build *b, struct pl_sol *sol, struct mk_plan *plan
     if (has_layout(req) && (r = reuse_layout(b, sol)) < 0)
         return r;
     limit = req->exact_node_limit > 0 ? req->exact_node_limit : DEFAULT_NODE_LIMIT;
-    if (pb->lp && pb->lp->ok && used_gpus(pb, sol) <= pb->lp->bound && all_placed(pb, sol))
+    if (used_gpus(pb, sol) <= known_bound(pb, sol, plan))
         return 0; /* everything placed on as few GPUs as the LP bound: nothing to search */
+    if (req->mode == MK_PLAN_AUTO && pb->lp && pb->lp->ok && (r = run_config(b, sol, plan)) < 0)
+        return r;
+    if (used_gpus(pb, sol) <= known_bound(pb, sol, plan))
+        return 0; /* proven by the configuration search */
     if (req->mode == MK_PLAN_EXACT ||
         (req->mode == MK_PLAN_AUTO && pb->ngpus <= MK_PLAN_EXACT_MAX_GPUS &&
          pb->nitems <= EXACT_MAX_ITEMS(pb->ngpus)))
         r = run_exact(b, sol, limit, plan);
-    else if (req->mode == MK_PLAN_AUTO && pb->ngpus <= BONUS_MAX_GPUS &&
-             pb->nitems <= EXACT_MAX_ITEMS(pb->ngpus) && pb->lp && pb->lp->ok &&
-             used_gpus(pb, sol) > pb->lp->bound)
-        r = run_exact(b, sol, BONUS_NODE_LIMIT < limit ? BONUS_NODE_LIMIT : limit, plan);
     return r;
 }
 
@@ -711,10 +763,25 @@ static int solve_lp(struct build *b, struct pl_lp_sol *lp)
     return r;
 }
 
+/* The configuration search's bound for counts[t] items of each type, below `incumbent` (the
+ * GPUs of a plan known to place them, or ngpus + 1); a plan it finds is not used. Adds its
+ * LPs to *lps. Returns the bound or -ENOMEM. */
+static int config_bound(const struct pl_problem *pb, const int *counts, int incumbent, long *lps)
+{
+    struct pl_cfg_result res;
+    int r;
+    if ((r = pl_cfg_search(pb, counts, incumbent, CFG_EFFORT, NULL, &res)) < 0)
+        return r;
+    *lps += res.lps;
+    return res.bound;
+}
+
 /* The lower bound for the items sol placed: the best of the weight vectors and the LP (the
- * LP of every item serves when everything was placed). */
+ * LP of every item serves when everything was placed). The configuration search's bound goes
+ * to plan->config_bound: solve() found it when everything was placed; when not, it is
+ * searched here (AUTO, small fleets) for the items placed. */
 static int placed_bound(const struct build *b, const struct pl_sol *sol,
-                        const struct pl_lp_sol *all)
+                        const struct pl_lp_sol *all, struct mk_plan *plan)
 {
     const struct pl_problem *pb = &b->pb;
     int *counts = mk__calloc((size_t)pb->ntypes + 1, sizeof(int)), r, placed = 0;
@@ -735,6 +802,14 @@ static int placed_bound(const struct build *b, const struct pl_sol *sol,
         else if (lp.ok && lp.bound > r)
             r = lp.bound;
         pl_lp_sol_free(&lp);
+        if (r >= 0 && r < plan->gpus_used && b->req->mode == MK_PLAN_AUTO &&
+            pb->ngpus <= CFG_OVERFULL_MAX_GPUS) {
+            lr = config_bound(pb, counts, plan->gpus_used, &plan->config_lps);
+            if (lr < 0)
+                r = lr;
+            else
+                plan->config_bound = lr;
+        }
     }
     mk__free(counts);
     return r;
@@ -787,11 +862,13 @@ int mk_plan_new(const struct mk_plan_request *req, struct mk_plan **ret, struct 
     }
     if ((r = materialize(&b, &sol, plan, err)) < 0)
         goto out;
-    if ((r = placed_bound(&b, &sol, &lp)) < 0) {
+    if ((r = placed_bound(&b, &sol, &lp, plan)) < 0) {
         r = mk_error_set(err, r, "out of memory");
         goto out;
     }
     plan->relaxation_bound = plan->lower_bound = r;
+    if (plan->config_bound > plan->lower_bound)
+        plan->lower_bound = plan->config_bound;
     if (plan->exact_done && plan->gpus_used > r) /* the search proved the count optimal */
         plan->lower_bound = plan->gpus_used;
     r = 0;
@@ -820,10 +897,23 @@ int mk_plan_lower_bound(const struct mk_plan_request *req, const int *counts, st
         if (!tc) {
             r = mk_error_set(err, -ENOMEM, "out of memory");
         } else {
+            struct pl_lp_sol lp = {0};
+            long lps = 0;
+            int any = 0, lr = 0;
             for (int t = 0; t < b.pb.ntypes; t++)
-                tc[t] = b.pb.types[t].count;
-            if ((r = pl_bound(&b.pb, tc)) < 0)
+                any += tc[t] = b.pb.types[t].count;
+            /* the weights, the LP, then the configuration search for more */
+            if ((r = pl_bound(&b.pb, tc)) >= 0 && any > 0 &&
+                (lr = pl_lp_run(&b.pb, tc, NULL, &lp)) == 0 && lp.ok && lp.bound > r)
+                r = lp.bound;
+            if (r >= 0 && lr == 0 && any > 0 &&
+                (lr = config_bound(&b.pb, tc, b.pb.ngpus + 1, &lps)) >= 0 && lr > r)
+                r = lr;
+            if (r >= 0 && lr < 0)
+                r = lr;
+            if (r < 0)
                 mk_error_set(err, r, "out of memory");
+            pl_lp_sol_free(&lp);
             mk__free(tc);
         }
     }

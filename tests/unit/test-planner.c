@@ -2,9 +2,9 @@
  * test-planner.c - unit tests of the fleet planner (src/core/planner*.c): input parsing with
  * positioned errors, sizes and headroom, profile choice, the validity of every plan against
  * the geometry, the priority rule, reasons for replicas left out, the current layout, the
- * configuration it emits, allocation failures, and the heuristic against the exhaustive
- * search on random small fleets (fixed seed), which also checks that the lower bound never
- * exceeds a proven optimum.
+ * configuration it emits, allocation failures, the heuristic against the exhaustive
+ * search on random small fleets (fixed seed), which also checks that the lower bounds never
+ * exceed a proven optimum, and planted fleets of 10-16 GPUs for the configuration search.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -732,16 +732,25 @@ static bool left_for_room(const struct mk_plan *p)
     return false;
 }
 
+/* counts[w]: replicas of workload w that plan p placed. */
+static void placed_counts(const struct mk_plan *p, int *counts, int nw)
+{
+    memset(counts, 0, (size_t)nw * sizeof(int));
+    for (int a = 0; a < p->nassign; a++)
+        counts[p->assign[a].workload] += p->assign[a].gpu >= 0;
+}
+
 static void test_exact_vs_heuristic(void **state)
 {
-    int proven = 0, same_placed = 0, equal = 0, gap_gpus = 0, bound_tight = 0;
+    int proven = 0, same_placed = 0, equal = 0, gap_gpus = 0, bound_tight = 0, lb_tight = 0;
+    int all_placed = 0, auto_optimal = 0;
     (void)state;
     for (int it = 0; it < EXACT_CASES; it++) {
         /* half small fleets, half of 5-8 GPUs with more work (mostly fitting) */
         int ng = it % 2 ? 1 + rnd(MK_PLAN_EXACT_MAX_GPUS) : 5 + rnd(4);
         struct mk_gpu *g = fleet(ng, mixed + rnd(4), 1 + rnd(3));
         struct mk_plan_workload w[14];
-        int nw = random_workloads(w, it % 2 ? 8 : 14, g, ng), lb;
+        int nw = random_workloads(w, it % 2 ? 8 : 14, g, ng), lb, counts[14];
         struct mk_plan_request req = {.workloads = w,
                                       .nworkloads = nw,
                                       .gpus = g,
@@ -771,9 +780,23 @@ static void test_exact_vs_heuristic(void **state)
             /* the relaxation bound for what the optimum places is at most the optimum */
             assert_true(e->relaxation_bound <= e->gpus_used);
             bound_tight += e->relaxation_bound == e->gpus_used;
+            /* and so is the full bound for those replicas (weights, configuration LP and the
+             * configuration search's branch and bound), computed without the item search */
+            placed_counts(e, counts, nw);
+            lb = mk_plan_lower_bound(&req, counts, &err);
+            assert_true(lb >= e->relaxation_bound && lb <= e->gpus_used);
+            lb_tight += lb == e->gpus_used;
             if (!left_for_room(e)) {
+                struct mk_plan *a = plan_ok(w, nw, g, ng, MK_PLAN_AUTO);
                 lb = mk_plan_lower_bound(&req, NULL, &err);
                 assert_true(lb >= 0 && lb <= e->gpus_used);
+                /* AUTO places every replica some GPU can hold too, and its bound holds */
+                check_plan(a, w);
+                assert_int_equal(a->placed, e->placed);
+                assert_true(a->lower_bound <= e->gpus_used && a->gpus_used >= e->gpus_used);
+                all_placed++;
+                auto_optimal += a->gpus_used == e->gpus_used;
+                mk_plan_free(a);
             }
         }
         mk_plan_free(h);
@@ -782,11 +805,184 @@ static void test_exact_vs_heuristic(void **state)
     }
     print_message("exact vs heuristic: %d/%d cases proven optimal; the heuristic places as "
                   "many replicas per priority on %d of them, and on as few GPUs on %d of "
-                  "those (%d GPUs over in all); the relaxation bound is tight on %d\n",
-                  proven, EXACT_CASES, same_placed, equal, gap_gpus, bound_tight);
+                  "those (%d GPUs over in all); the relaxation bound is tight on %d, the "
+                  "lower bound with the configuration search on %d; of the %d where every "
+                  "replica that fits is placed, AUTO is optimal on %d\n",
+                  proven, EXACT_CASES, same_placed, equal, gap_gpus, bound_tight, lb_tight,
+                  all_placed, auto_optimal);
     assert_true(proven >= EXACT_CASES * 9 / 10);
+    assert_true(lb_tight >= bound_tight);
+    assert_int_equal(auto_optimal, all_placed);
     assert_true(same_placed >= proven * 85 / 100); /* the misses: over-full fleets */
     assert_true(equal >= same_placed * 95 / 100);
+}
+
+/* ---- the configuration search ---- */
+
+/* A fleet where the heuristic needs 3 GPUs and the configuration search finds 2 (a planted
+ * instance of bench/planner-bench.c). */
+static struct mk_gpu *two_gpu_case(struct mk_plan_workload w[6])
+{
+    const char *slugs[] = {"a30-24gb", "rtx-pro-6000-96gb", "a100-sxm4-80gb"};
+    w[0] = wl("a", 1192, 3, 3);
+    w[1] = wl("b", 4844, 1, 3);
+    w[1].nallowed = 1;
+    w[1].allowed[0] = model("a30-24gb");
+    w[2] = wl("c", 6435, 1, 3);
+    w[2].nallowed = 1;
+    w[2].allowed[0] = model("a100-sxm4-80gb");
+    w[3] = wl("d", 13303, 1, 2);
+    w[3].compute_slices = 2;
+    w[4] = wl("e", 6319, 3, 3);
+    w[5] = wl("f", 644, 1, 3);
+    return fleet(3, slugs, 3);
+}
+
+static void test_config_search(void **state)
+{
+    struct mk_plan_workload w[6];
+    struct mk_gpu *g = two_gpu_case(w);
+    struct mk_plan_request req = {.workloads = w,
+                                  .nworkloads = 6,
+                                  .gpus = g,
+                                  .ngpus = 3,
+                                  .headroom_ppm = MK_PLAN_DEFAULT_HEADROOM_PPM};
+    struct mk_plan *h = plan_ok(w, 6, g, 3, MK_PLAN_HEURISTIC);
+    struct mk_plan *p = plan_ok(w, 6, g, 3, MK_PLAN_AUTO);
+    struct mk_error err = {0};
+    int ok_in_a_row = 0;
+    (void)state;
+    check_plan(h, w);
+    check_plan(p, w);
+    assert_int_equal(h->gpus_used, 3);
+    assert_int_equal(h->config_lps, 0); /* HEURISTIC: no search */
+    assert_int_equal(p->placed, 10);
+    assert_int_equal(p->heuristic_gpus, 3);
+    assert_int_equal(p->gpus_used, 2);
+    assert_true(p->config_lps > 0);
+    assert_int_equal(p->config_bound, 2);
+    assert_int_equal(p->lower_bound, 2);
+    assert_int_equal(p->exact_nodes, 0); /* proven without the item search */
+    assert_true(mk_plan_is_optimal(p));
+    assert_int_equal(mk_plan_lower_bound(&req, NULL, &err), 2);
+    mk_plan_free(h);
+    mk_plan_free(p);
+    /* every allocation of the search may fail too */
+    for (long n = 1; ok_in_a_row < ALLOC_SUCCESSES; n++) {
+        int r;
+        p = NULL;
+        mk__alloc_fail_after(n);
+        r = mk_plan_new(&req, &p, &err);
+        mk__alloc_fail_after(0);
+        if (r == 0) {
+            check_plan(p, w);
+            mk_plan_free(p);
+            ok_in_a_row++;
+            continue;
+        }
+        ok_in_a_row = 0;
+        assert_int_equal(r, -ENOMEM);
+        assert_null(p);
+    }
+    test_free(g);
+}
+
+#define PLANTED_CASES 24
+
+/* A random maximal layout of plain profiles on g (small ones more likely). */
+static void random_layout(struct mk_gpu *g)
+{
+    const struct mk_model *m = g->model;
+    for (;;) {
+        int cand[MK_MAX_GI_PROFILES], n = 0, starts[MK_MAX_STARTS], ns = 0;
+        const struct mk_gi_profile *p;
+        for (int i = 0; i < m->nprofiles; i++)
+            if (mk_plan_profile_is_plain(&m->profiles[i]) &&
+                mk_gpu_gi_check(g, &m->profiles[i], -1) == 0)
+                for (int k = 8 / m->profiles[i].mem_slices; k > 0 && n < MK_MAX_GI_PROFILES; k--)
+                    cand[n++] = i;
+        if (n == 0)
+            return;
+        p = &m->profiles[cand[rnd(n)]];
+        for (int k = 0; k < p->nstarts; k++)
+            if (mk_gpu_gi_check(g, p, p->starts[k]) == 0)
+                starts[ns++] = p->starts[k];
+        assert_int_equal(mk_gpu_gi_create(g, p, starts[rnd(ns)], NULL), 0);
+    }
+}
+
+/* A workload whose replicas get exactly profile p on model m: memory just above the next
+ * smaller plain profile's (with the default headroom), and p's compute where a profile of
+ * the same memory has fewer slices. */
+static struct mk_plan_workload sized_for(const struct mk_model *m, const struct mk_gi_profile *p,
+                                         int n)
+{
+    uint64_t below = 0;
+    int slices = 0;
+    char name[16];
+    struct mk_plan_workload w;
+    for (int i = 0; i < m->nprofiles; i++) {
+        const struct mk_gi_profile *q = &m->profiles[i];
+        if (!mk_plan_profile_is_plain(q))
+            continue;
+        if (q->memory_mib < p->memory_mib && q->memory_mib > below)
+            below = q->memory_mib;
+        if (q->memory_mib == p->memory_mib && q->compute_slices < p->compute_slices)
+            slices = p->compute_slices;
+    }
+    snprintf(name, sizeof(name), "w%d", n);
+    w = wl(name, (below + 1 + (uint64_t)rnd((int)(p->memory_mib - below))) * 5 / 6, 1, rnd(3));
+    w.compute_slices = slices;
+    return w;
+}
+
+/*
+ * Fleets of 10-16 mixed GPUs, too large for the item search: on most GPUs a random maximal
+ * layout, each of its GIs a replica sized so that its profile is the smallest fit there (the
+ * benchmark's planted instances). A plan on the planted GPUs exists, so AUTO must place every
+ * replica on at most as many GPUs; with the configuration search it proves its GPU count
+ * optimal on nearly all of them (before it, about one in six was one GPU above its bound).
+ */
+static void test_planted(void **state)
+{
+    int proven = 0, searched = 0;
+    (void)state;
+    for (int it = 0; it < PLANTED_CASES; it++) {
+        int ng = 10 + rnd(7), nw = 0, planted = 0;
+        struct mk_gpu *g = fleet(ng, mixed + rnd(3), 3 + rnd(2));
+        struct mk_gpu *scratch = test_malloc(sizeof(*scratch));
+        struct mk_plan_workload *w = test_calloc((size_t)ng * MK_MAX_GIS, sizeof(*w));
+        struct mk_plan *p;
+        for (int i = 0; i < ng; i++) {
+            if (rnd(10) == 0)
+                continue;
+            planted++;
+            *scratch = g[i];
+            random_layout(scratch);
+            for (int k = 0; k < scratch->ngi; k++) {
+                w[nw] = sized_for(scratch->model, scratch->gi[k].profile, nw);
+                if (rnd(10) == 0) {
+                    w[nw].nallowed = 1;
+                    w[nw].allowed[0] = scratch->model;
+                }
+                nw++;
+            }
+        }
+        p = plan_ok(w, nw, g, ng, MK_PLAN_AUTO);
+        check_plan(p, w);
+        assert_int_equal(p->placed, p->replicas);
+        assert_true(p->gpus_used <= planted);
+        proven += mk_plan_is_optimal(p);
+        searched += p->config_lps > 0;
+        mk_plan_free(p);
+        test_free(w);
+        test_free(scratch);
+        test_free(g);
+    }
+    print_message("planted fleets of 10-16 GPUs: %d/%d proven optimal (the configuration "
+                  "search ran on %d)\n",
+                  proven, PLANTED_CASES, searched);
+    assert_true(proven >= PLANTED_CASES * 9 / 10);
 }
 
 int main(void)
@@ -805,6 +1001,8 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_exact_vs_heuristic),
+        cmocka_unit_test(test_config_search),
+        cmocka_unit_test(test_planted),
     };
     return cmocka_run_group_tests(tests, setup_catalog, teardown_catalog);
 }
