@@ -88,6 +88,14 @@ static int check_dups(struct ctx *c, yaml_node_t *map)
     return 0;
 }
 
+/* A mapping node without duplicate keys, or an error saying what was expected there. */
+static int mapping(struct ctx *c, yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return bad(c, n, what);
+    return check_dups(c, n);
+}
+
 static int str_list(struct ctx *c, yaml_node_t *n, char **out, int max, int *count)
 {
     if (n->type != YAML_SEQUENCE_NODE)
@@ -106,9 +114,7 @@ static int str_list(struct ctx *c, yaml_node_t *n, char **out, int max, int *cou
 static int env_map(struct ctx *c, yaml_node_t *n, struct hook *k)
 {
     int r;
-    if (n->type != YAML_MAPPING_NODE)
-        return bad(c, n, "a mapping of environment variables");
-    if ((r = check_dups(c, n)) < 0)
+    if ((r = mapping(c, n, "a mapping of environment variables")) < 0)
         return r;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
@@ -126,9 +132,7 @@ static int env_map(struct ctx *c, yaml_node_t *n, struct hook *k)
 static int parse_hook(struct ctx *c, yaml_node_t *n, struct hook *k)
 {
     int r;
-    if (n->type != YAML_MAPPING_NODE)
-        return bad(c, n, "a hook: {command, args, workdir, envs}");
-    if ((r = check_dups(c, n)) < 0)
+    if ((r = mapping(c, n, "a hook: {command, args, workdir, envs}")) < 0)
         return r;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
@@ -161,9 +165,7 @@ static int parse_hook(struct ctx *c, yaml_node_t *n, struct hook *k)
 static int parse_events(struct ctx *c, yaml_node_t *n, struct hooks *h)
 {
     int r;
-    if (n->type != YAML_MAPPING_NODE)
-        return bad(c, n, "a mapping from event names to lists of hooks");
-    if ((r = check_dups(c, n)) < 0)
+    if ((r = mapping(c, n, "a mapping from event names to lists of hooks")) < 0)
         return r;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
