@@ -36,14 +36,22 @@ export MIGKIT_SHIM_MODE=standalone MIGKIT_SHIM_STANDALONE_FILE=$tmp/quota.conf
 export MIGKIT_SHIM_STANDALONE_INSECURE=1
 echo "== $(date -u +%FT%TZ) $(hostname) commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null)"
 
-nvcc -std=c++17 -O2 -o "$tmp/shim-check" "$here/shim-check.cu" -lcuda || exit 2
+# A kit (tests/gpu/make-kit.sh) brings the program built, and the libraries of the test client.
+if [ -x "$build/gpu/shim-check" ]; then
+    cp "$build/gpu/shim-check" "$tmp/shim-check"
+else
+    nvcc -std=c++17 -O2 -o "$tmp/shim-check" "$here/shim-check.cu" -lcuda || exit 2
+fi
+kitlib=
+[ -d "$build/lib" ] && kitlib=$build/lib:
 echo "== 1. without the shim"
 "$tmp/shim-check" 0
 echo "== 2. with the shim, quota $gib GiB"
 LD_PRELOAD=$shim "$tmp/shim-check" "$quota" || fail=1
 
 echo "== 3. the runtime-style client against the real driver"
-LD_PRELOAD=$shim "$build/tests/shim/test-shim-runtime" || fail=1
+LD_LIBRARY_PATH=$kitlib${LD_LIBRARY_PATH:-} LD_PRELOAD=$shim "$build/tests/shim/test-shim-runtime" ||
+    fail=1
 
 echo "== 4. PyTorch"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
