@@ -102,7 +102,9 @@ int mk_gpu_gi_check(const struct mk_gpu *g, const struct mk_gi_profile *p, int s
 int mk_gpu_gi_remaining(const struct mk_gpu *g, const struct mk_gi_profile *p)
 {
     int free_places = 0, left;
-    if (!g->mig_enabled || !media_allows(g, p))
+    /* With MIG off there are no instances and the count is the empty GPU's: a real H200
+     * (driver 580.159.04, MIG disabled) lists every profile as 7/7, 1/1, ... in -lgip. */
+    if (!media_allows(g, p))
         return 0;
     /* Placements of one profile are aligned and equal-sized, so they never overlap each
      * other: the number that fit at once is the number that are entirely free. */

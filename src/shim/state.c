@@ -120,6 +120,14 @@ static int set_up(bool *standalone, char *msg, size_t n)
     if ((r = pick_source(standalone, msg, n)) < 0 || (r = st.src.hello(&st.src, &l, msg, n)) < 0)
         return r;
     set_identity(&l);
+    /* MIGKIT_SHIM_UUID=gpu keeps the GPU's own UUID in cuDeviceGetUuid (docs/shim.md). */
+    v = getenv("MIGKIT_SHIM_UUID");
+    if (v && *v && strcmp(v, "instance") != 0 && strcmp(v, "gpu") != 0) {
+        snprintf(msg, n, "MIGKIT_SHIM_UUID=%.32s: expected instance or gpu", v);
+        return -EINVAL;
+    }
+    if (v && strcmp(v, "gpu") == 0)
+        st.id.has_uuid = false;
     /* Standalone grants are local arithmetic: no reserve needed, every charge is exact. */
     chunk = *standalone ? 0 : l.chunk ? l.chunk : DEFAULT_CHUNK;
     r = mk__shim_account_init(&st.src, l.quota, chunk, max_allocs);

@@ -16,7 +16,9 @@
 #      two PyTorch processes sharing its quota, what NVML and migd see of a process;
 #   D. overhead: shim-overhead without the shim, standalone and under migd;
 #   E. shim-measure: the driver's own rounding of every allocation family (no shim);
-#   F. migctl's NVML backend against nvidia-smi (tests/gpu/README.md).
+#   F. migctl's NVML backend against nvidia-smi (tests/gpu/README.md);
+#   U. which UUID the CUDA runtime accepts from cuDeviceGetUuid (docs/shim.md, "Identity").
+# SECTIONS="A B C ..." runs only those (default: all).
 # Record the output in tests/gpu/README.md or bench/README.md with the date, GPU and driver.
 set -uo pipefail
 kit=$(realpath "$1")
@@ -52,6 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+want() { [[ " ${SECTIONS:-A B U C D E F} " == *" $1 "* ]]; }
+
+if want A; then
 section "A. the machine"
 date -u +%FT%TZ
 echo "kit commit: $(cat "$kit/COMMIT")"
@@ -60,10 +65,37 @@ nvidia-smi --query-gpu=index,name,uuid,pci.bus_id,pci.device_id,driver_version,m
 nvcc --version | tail -2
 python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0))'
 
+fi
+
+if want B; then
 section "B. shim-check.sh (standalone quota 10 GiB)"
 step shim-check 240 "$here/shim-check.sh" "$kit" 10
+fi
 
+if want U; then
+section "U. cuDeviceGetUuid and the CUDA runtime (standalone, 4 GiB)"
+gpu_uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+gpu_uuid=${gpu_uuid:-GPU-unknown}
+printf 'quota=4GiB\nuuid=MIG-5b1d6a4e-8d0c-4a53-9a43-0c5a1e1f2d3c\n' >"$tmp/u1.conf"
+printf 'quota=4GiB\n' >"$tmp/u2.conf"
+chmod 644 "$tmp/u1.conf" "$tmp/u2.conf"
+for case in "u1.conf instance -" "u1.conf gpu -" "u2.conf instance $gpu_uuid" \
+    "u1.conf instance $gpu_uuid" "u1.conf gpu $gpu_uuid"; do
+    set -- $case
+    echo "-- file $1 (uuid line: $(grep -c uuid "$tmp/$1")), MIGKIT_SHIM_UUID=$2, CUDA_VISIBLE_DEVICES=$3"
+    (
+        [ "$3" = - ] || export CUDA_VISIBLE_DEVICES=$3
+        MIGKIT_SHIM_MODE=standalone MIGKIT_SHIM_STANDALONE_FILE=$tmp/$1 \
+            MIGKIT_SHIM_STANDALONE_INSECURE=1 MIGKIT_SHIM_UUID=$2 LD_PRELOAD=$kit/libmigshim.so \
+            timeout 60 "$kit/gpu/shim-check" $((4 << 30)) 2>&1 | grep -E "^(device|uuid|FAIL)|failure"
+    )
+done
+fi
+
+if want C; then
 section "C. migd on the real GPU"
+# The GPU's UUID in cuDeviceGetUuid: the runtime refuses the instance's (section U).
+export MIGKIT_SHIM_UUID=${MIGKIT_SHIM_UUID:-gpu}
 mkdir -p "$tmp/share"
 export MIGKIT_RUN_DIR=$tmp/run MIGKIT_BACKEND=soft MIGKIT_SHIM=$kit/libmigshim.so
 if ! migd --state-dir "$tmp/state" --run-dir "$tmp/run"; then
@@ -123,26 +155,41 @@ for p in pynvml.nvmlDeviceGetComputeRunningProcesses(h):
 curl -s --unix-socket "$tmp/run/migd.sock" http://localhost/v1/instances/$uuid; echo
 exec 9>&-
 wait $hp
+fi
 
+if want D; then
 section "D. overhead (median ns per operation)"
 printf 'quota=%s\n' $((100 << 30)) >"$tmp/q.conf"
 chmod 644 "$tmp/q.conf"
-echo -n "no shim:    "; step ovh-none 60 "$kit/gpu/shim-overhead"
-echo -n "standalone: "; step ovh-standalone 60 env MIGKIT_SHIM_MODE=standalone \
-    MIGKIT_SHIM_STANDALONE_FILE="$tmp/q.conf" MIGKIT_SHIM_STANDALONE_INSECURE=1 \
-    LD_PRELOAD="$kit/libmigshim.so" "$kit/gpu/shim-overhead"
-echo -n "lease:      "; step ovh-lease 60 migctl exec "$uuid" -- env LD_LIBRARY_PATH="$orig_ld" \
-    "$kit/gpu/shim-overhead"
-echo -n "no shim:    "; step ovh-none2 60 "$kit/gpu/shim-overhead"
+# Interleaved, three rounds: the machine drifts over a minute, so each mode is compared with
+# its neighbours, not with a run a minute earlier.
+for round in 1 2 3; do
+    echo -n "no shim:    "; step ovh-none 60 "$kit/gpu/shim-overhead"
+    echo -n "standalone: "; step ovh-standalone 60 env MIGKIT_SHIM_MODE=standalone \
+        MIGKIT_SHIM_STANDALONE_FILE="$tmp/q.conf" MIGKIT_SHIM_STANDALONE_INSECURE=1 \
+        LD_PRELOAD="$kit/libmigshim.so" "$kit/gpu/shim-overhead" 2>/dev/null
+    if want C; then
+        echo -n "lease:      "; step ovh-lease 60 migctl exec "$uuid" -- env \
+            LD_LIBRARY_PATH="$orig_ld" "$kit/gpu/shim-overhead"
+    fi
+done
+fi
+
+if want C; then
 migctl -i 0 mig -dgi
 migctl mig -lgi
 curl -s --unix-socket "$tmp/run/migd.sock" "http://localhost/v1/events" | head -c 1500; echo
 kill -TERM "$(cat "$tmp/run/migd.pid")"
 unset MIGKIT_RUN_DIR MIGKIT_BACKEND MIGKIT_SHIM
+fi
 
+if want E; then
 section "E. shim-measure (no shim)"
 step measure 90 "$kit/gpu/shim-measure"
 
+fi
+
+if want F; then
 section "F. migctl's NVML backend (read-only)"
 migctl --backend nvml -L
 migctl --backend nvml -L --json
@@ -173,6 +220,8 @@ for c in range(pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT):
     except pynvml.NVMLError as e:
         print("profile", c, e)
 PY
+
+fi
 
 section "done"
 if [ ${#failed[@]} = 0 ]; then echo "all steps passed"; else echo "failed: ${failed[*]}"; fi

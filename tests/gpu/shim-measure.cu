@@ -90,6 +90,19 @@ static void linear()
         cuMemFree(p);
         printf("cuMemFree %zu: GPU lost %lld after the free\n", s, before - free_now());
     }
+    /* Many small allocations: does the driver pack them into shared pages? */
+    const size_t small[] = {256, 4096, 65536, 512 * 1024, MiB, 3 * MiB / 2, 2 * MiB};
+    for (size_t s : small) {
+        CUdeviceptr p[64];
+        long long before = free_now();
+        for (int i = 0; i < 64; i++)
+            cuMemAlloc(&p[i], s);
+        long long lost = before - free_now();
+        for (int i = 0; i < 64; i++)
+            cuMemFree(p[i]);
+        printf("64 x cuMemAlloc %zu: asked %zu, GPU lost %lld (%.3fx)\n", s, 64 * s, lost,
+               (double)lost / (64.0 * s));
+    }
     const size_t widths[] = {1, 100, 512, 513, 1000, 4096, 5000};
     for (size_t w : widths)
         for (unsigned el : {4u, 16u}) {

@@ -188,7 +188,7 @@ static bool ref_is_start(const struct mk_gi_profile *p, int start)
 static int ref_gi_remaining(const struct mk_gpu *g, const struct mk_gi_profile *p)
 {
     int free_places = 0, cap;
-    if (!g->mig_enabled || !ref_media_ok(g, p))
+    if (!ref_media_ok(g, p))
         return 0;
     for (int i = 0; i < p->nstarts; i++)
         free_places += ref_free(g, p->starts[i], p->mem_slices);
@@ -685,12 +685,16 @@ static void test_remaining_capped_by_profile_max(void **state)
     assert_int_equal(remaining(&g, 14), 1); /* 1g at slots 0, 4, 6: only 2:2 is free */
 }
 
-static void test_remaining_zero_with_mig_disabled(void **state)
+/* MIG off: nothing can be created, yet -lgip lists the empty GPU's counts (a real H200 with
+ * MIG disabled shows 7/7, 1/1, ...). */
+static void test_remaining_full_with_mig_disabled(void **state)
 {
     struct mk_gpu g;
     (void)state;
     mk_gpu_init(&g, model("h100-sxm5-80gb"), 0);
-    assert_int_equal(remaining(&g, 19), 0);
+    assert_int_equal(remaining(&g, 19), 7);
+    assert_int_equal(remaining(&g, 20), 1);
+    assert_int_equal(remaining(&g, 0), 1);
     assert_int_equal(create(&g, 19, -1), -ENOTSUP);
     assert_int_equal(create(&g, 19, 0), -ENOTSUP);
     assert_int_equal(g.ngi, 0);
@@ -1166,7 +1170,7 @@ int main(void)
         cmocka_unit_test(test_remaining_h100_after_3g_at_4),
         cmocka_unit_test(test_remaining_capped_by_max_gis),
         cmocka_unit_test(test_remaining_capped_by_profile_max),
-        cmocka_unit_test(test_remaining_zero_with_mig_disabled),
+        cmocka_unit_test(test_remaining_full_with_mig_disabled),
         cmocka_unit_test(test_overlap_refused),
         cmocka_unit_test(test_destroy_rules),
         cmocka_unit_test(test_ci_three_1c_in_a100_3g),
