@@ -21,8 +21,13 @@
  * losing track of one. A fork child forgets every entry at once by bumping the table's
  * generation: an entry of an older generation is an empty slot.
  *
+ * Every linear allocation, array and mipmapped array remembers the context that was current
+ * when it was made: destroying that context (cuCtxDestroy, a primary context's reset or last
+ * release) frees them in the driver, and their charges come back at once.
+ *
  * The mutex is held across quota-source calls (one lease round trip on a reserve miss) and
- * across the driver's cuMemRelease and cuMemUnmap, but never across cuMemAlloc or cuMemFree.
+ * across the driver's cuMemRelease, cuMemUnmap and context destruction, but never across
+ * cuMemAlloc or cuMemFree.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,8 +41,9 @@
 struct slot {
     uint64_t key;  /* device pointer, array, handle or mapping start */
     uint64_t size; /* bytes charged (mappings: the length mapped, charged to their handle) */
-    uint64_t aux;  /* MK_SHIM_HANDLE: references (low 32 bits), mappings (high 32);
-                    * MK_SHIM_MAPPING: the handle mapped */
+    uint64_t aux;  /* MK_SHIM_LINEAR, _ARRAY, _MIPMAP: the context current at allocation (0:
+                    * none known); MK_SHIM_HANDLE: references (low 32 bits), mappings (high
+                    * 32); MK_SHIM_MAPPING: the handle mapped */
     uint32_t gen;  /* the table generation that wrote it */
     uint8_t kind;  /* enum mk_shim_kind; 0: empty */
 };
@@ -190,41 +196,51 @@ void mk__shim_uncharge(uint64_t bytes, bool slot)
     pthread_mutex_unlock(&acct.lock);
 }
 
-void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+/* Drops a stale entry (kind, key), returning its charge: the driver handed out a key the
+ * table still holds, so that allocation went away by a path the shim does not see, and the
+ * driver has evidently reused the memory. */
+static void heal(enum mk_shim_kind kind, uint64_t key)
 {
     int64_t old;
-    pthread_mutex_lock(&acct.lock);
-    acct.pending--;
-    /* The driver handed out a key the table still holds: that allocation went away by a path
-     * the shim does not see (a destroyed context takes its allocations with it). Its charge
-     * is returned, as the driver has evidently reused the memory. */
     if ((old = find(kind, key)) >= 0) {
         acct.used -= acct.slots[old].size;
         remove_at((uint64_t)old);
     }
-    insert(kind, key, bytes, kind == MK_SHIM_HANDLE ? 1 : 0);
+}
+
+void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes, uint64_t aux)
+{
+    pthread_mutex_lock(&acct.lock);
+    acct.pending--;
+    heal(kind, key);
+    /* A device pointer is one allocation whichever way it was made. */
+    if (kind == MK_SHIM_LINEAR || kind == MK_SHIM_POOLED)
+        heal(kind == MK_SHIM_LINEAR ? MK_SHIM_POOLED : MK_SHIM_LINEAR, key);
+    insert(kind, key, bytes, kind == MK_SHIM_HANDLE ? 1 : aux);
     trim();
     pthread_mutex_unlock(&acct.lock);
 }
 
-bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, uint64_t *ret_bytes)
+bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, struct mk_shim_entry *ret)
 {
-    int64_t i;
+    int64_t i = -1;
     pthread_mutex_lock(&acct.lock);
-    i = acct.ready ? find(kind, key) : -1;
+    if (acct.ready && (i = find(kind, key)) < 0 && kind == MK_SHIM_LINEAR)
+        i = find(kind = MK_SHIM_POOLED, key);
     if (i >= 0) {
-        *ret_bytes = acct.slots[i].size;
+        *ret = (struct mk_shim_entry){
+            .kind = kind, .key = key, .bytes = acct.slots[i].size, .aux = acct.slots[i].aux};
         remove_at((uint64_t)i);
     }
     pthread_mutex_unlock(&acct.lock);
     return i >= 0;
 }
 
-void mk__shim_restore(enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+void mk__shim_restore(const struct mk_shim_entry *e)
 {
     pthread_mutex_lock(&acct.lock);
-    if (find(kind, key) < 0)
-        insert(kind, key, bytes, 0);
+    if (find(e->kind, e->key) < 0)
+        insert(e->kind, e->key, e->bytes, e->aux);
     pthread_mutex_unlock(&acct.lock);
 }
 
@@ -235,11 +251,45 @@ void mk__shim_credit(uint64_t bytes)
     pthread_mutex_unlock(&acct.lock);
 }
 
+/* ---- contexts ---- */
+
+/* Returns the charge of every allocation made in context ctx: the linear memory, arrays and
+ * mipmapped arrays the driver freed with it. A whole-table scan (the table's untouched pages
+ * read as the shared zero page): contexts die rarely. An entry shifted back into the current
+ * slot is looked at again before moving on. */
+static void sweep_context(uint64_t ctx)
+{
+    for (uint64_t i = 0; i <= acct.mask;) {
+        struct slot *s = &acct.slots[i];
+        if (!empty_at(i) && s->aux == ctx &&
+            (s->kind == MK_SHIM_LINEAR || s->kind == MK_SHIM_ARRAY || s->kind == MK_SHIM_MIPMAP)) {
+            acct.used -= s->size;
+            remove_at(i);
+        } else {
+            i++;
+        }
+    }
+}
+
+CUresult mk__shim_context_end(uint64_t ctx, mk_shim_ctx_op *op, void *arg)
+{
+    bool gone = false;
+    CUresult r;
+    pthread_mutex_lock(&acct.lock);
+    r = op(arg, &gone);
+    if (r == CUDA_SUCCESS && gone && ctx && acct.ready) {
+        sweep_context(ctx);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
 /* ---- VMM: handles with references and mappings ---- */
 
 void mk__shim_vmm_created(CUmemGenericAllocationHandle h, uint64_t bytes)
 {
-    mk__shim_commit(MK_SHIM_HANDLE, h, bytes); /* one reference, no mapping */
+    mk__shim_commit(MK_SHIM_HANDLE, h, bytes, 0); /* one reference, no mapping */
 }
 
 void mk__shim_vmm_retained(CUmemGenericAllocationHandle h)

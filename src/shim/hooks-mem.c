@@ -37,11 +37,12 @@ static CUresult charge(uint64_t bytes)
     return r == 0 ? CUDA_SUCCESS : charge_error(r);
 }
 
-/* Records or undoes a charge once the driver answered r. */
-static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+/* Records or undoes a charge once the driver answered r; aux as for mk__shim_commit. */
+static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_t bytes,
+                       uint64_t aux)
 {
     if (r == CUDA_SUCCESS)
-        mk__shim_commit(kind, key, bytes);
+        mk__shim_commit(kind, key, bytes, aux);
     else
         mk__shim_uncharge(bytes, true);
     return r;
@@ -52,13 +53,13 @@ static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_
 static CUresult release(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free)(void *),
                         void *arg)
 {
-    uint64_t bytes;
-    bool counted = key && mk__shim_forget(kind, key, &bytes);
+    struct mk_shim_entry e;
+    bool counted = key && mk__shim_forget(kind, key, &e);
     CUresult r = do_free(arg);
     if (counted && r == CUDA_SUCCESS)
-        mk__shim_credit(bytes);
+        mk__shim_credit(e.bytes);
     else if (counted)
-        mk__shim_restore(kind, key, bytes);
+        mk__shim_restore(&e);
     return r;
 }
 
@@ -73,7 +74,7 @@ MK_SHIM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     if ((r = charge(bytesize)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAlloc_v2(dptr, bytesize);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, mk__shim_context());
 }
 
 MK_SHIM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
@@ -85,7 +86,7 @@ MK_SHIM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, un
     if ((r = charge(bytesize)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAllocManaged(dptr, bytesize, flags);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, mk__shim_context());
 }
 
 /* The charge made before cuMemAllocPitch: each row rounded up to 512 bytes, the pitch
@@ -112,7 +113,7 @@ MK_SHIM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, si
         return r;
     r = cu->cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
     if (r != CUDA_SUCCESS)
-        return settle(r, MK_SHIM_LINEAR, 0, est);
+        return settle(r, MK_SHIM_LINEAR, 0, est, 0);
     if (__builtin_mul_overflow((uint64_t)*pPitch, (uint64_t)Height, &actual))
         actual = UINT64_MAX;
     if (actual > est && mk__shim_charge(actual - est, false) < 0) {
@@ -124,7 +125,7 @@ MK_SHIM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, si
     }
     if (actual < est)
         mk__shim_credit(est - actual);
-    mk__shim_commit(MK_SHIM_LINEAR, *dptr, actual);
+    mk__shim_commit(MK_SHIM_LINEAR, *dptr, actual, mk__shim_context());
     return CUDA_SUCCESS;
 }
 
@@ -152,7 +153,7 @@ static CUresult alloc_async(__typeof__(cuMemAllocAsync) *fn, CUdeviceptr *dptr, 
     if ((r = charge(bytesize)) != CUDA_SUCCESS)
         return r;
     r = fn(dptr, bytesize, hStream);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, 0);
 }
 
 static CUresult alloc_pool(__typeof__(cuMemAllocFromPoolAsync) *fn, CUdeviceptr *dptr,
@@ -164,7 +165,7 @@ static CUresult alloc_pool(__typeof__(cuMemAllocFromPoolAsync) *fn, CUdeviceptr 
     if ((r = charge(bytesize)) != CUDA_SUCCESS)
         return r;
     r = fn(dptr, bytesize, pool, hStream);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, 0);
 }
 
 struct async_free {

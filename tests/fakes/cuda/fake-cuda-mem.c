@@ -48,6 +48,7 @@ struct rec {
     size_t hostlen;  /* its length; 0 when host came from the heap */
     uint64_t handle; /* K_MAPPING: the handle mapped */
     int refs, maps;  /* K_HANDLE: creations + retains - releases; live mappings */
+    const void *ctx; /* K_LINEAR, K_ARRAY, K_MIPMAP: the context current at allocation */
 };
 
 /* A chained hash table: enough for the tests' tens of thousands of live allocations. */
@@ -94,7 +95,8 @@ static struct rec *add(enum kind k, uint64_t key, uint64_t size)
         mem.spare_recs = r->next;
     else if (!(r = calloc(1, sizeof(*r))))
         return NULL;
-    *r = (struct rec){.next = mem.buckets[b], .kind = k, .key = key, .size = size};
+    *r = (struct rec){
+        .next = mem.buckets[b], .kind = k, .key = key, .size = size, .ctx = fake_current_ctx()};
     mem.buckets[b] = r;
     if (k != K_RESERVE && k != K_MAPPING) {
         mem.used += size;
@@ -183,6 +185,21 @@ static void fork_done(void)
 void fake_mem_init(void)
 {
     pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+void fake_mem_free_context(const void *ctx)
+{
+    pthread_mutex_lock(&mem.lock);
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct rec *r = mem.buckets[b], *next; r; r = next) {
+            next = r->next;
+            if (r->ctx != ctx || (r->kind != K_LINEAR && r->kind != K_ARRAY && r->kind != K_MIPMAP))
+                continue;
+            if (r->kind != K_LINEAR)
+                free((void *)(uintptr_t)r->key); /* the array's handle (array_create) */
+            drop(r);
+        }
+    pthread_mutex_unlock(&mem.lock);
 }
 
 void fake_count_v1(void)
