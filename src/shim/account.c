@@ -251,6 +251,171 @@ void mk__shim_credit(uint64_t bytes)
     pthread_mutex_unlock(&acct.lock);
 }
 
+/* ---- memory pools ----
+ *
+ * A pool the shim knows of has an entry (MK_SHIM_POOL): size is its cached charge, bytes the
+ * pool may keep after frees; aux its release threshold. cached <= threshold always. A pool
+ * without an entry has threshold 0 and nothing cached (every pool starts so), and a freed
+ * allocation's charge goes straight back. Entries are made only when a threshold is set. */
+
+static int64_t pool_at(uint64_t pool)
+{
+    return pool ? find(MK_SHIM_POOL, pool) : -1;
+}
+
+/* Drops pool entry i once it says no more than a missing one would. */
+static void pool_settle(int64_t i)
+{
+    if (acct.slots[i].size == 0 && acct.slots[i].aux == 0)
+        remove_at((uint64_t)i);
+}
+
+int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused)
+{
+    uint64_t reuse = 0;
+    int64_t i;
+    int r = 0;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready) {
+        r = -ENODEV;
+    } else if (acct.count + acct.pending >= acct.limit) {
+        r = -EMFILE;
+    } else {
+        if ((i = pool_at(pool)) >= 0)
+            reuse = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
+        if (bytes - reuse > acct.held - acct.used)
+            r = refill(bytes - reuse - (acct.held - acct.used));
+        if (r == 0) {
+            if (reuse)
+                acct.slots[i].size -= reuse; /* the cached charge becomes the allocation's */
+            acct.used += bytes - reuse;
+            acct.pending++;
+            *ret_reused = reuse;
+        }
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused)
+{
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    acct.pending--;
+    if (reused && (i = pool_at(pool)) >= 0) {
+        acct.slots[i].size += reused; /* back into the cache it came from */
+        bytes -= reused;
+    }
+    give_back(bytes);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_pool_reused(uint64_t pool, uint64_t bytes)
+{
+    int64_t i;
+    uint64_t t;
+    pthread_mutex_lock(&acct.lock);
+    if ((i = pool_at(pool)) >= 0) {
+        t = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
+        acct.slots[i].size -= t;
+        give_back(t);
+    }
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* A pooled allocation of bytes went back to pool: the pool keeps up to its threshold, the
+ * rest is returned. */
+static void pool_freed(uint64_t pool, uint64_t bytes)
+{
+    int64_t i = pool_at(pool);
+    if (i >= 0) {
+        uint64_t room = acct.slots[i].aux - acct.slots[i].size;
+        uint64_t keep = bytes < room ? bytes : room;
+        acct.slots[i].size += keep;
+        bytes -= keep;
+    }
+    give_back(bytes);
+}
+
+void mk__shim_freed(const struct mk_shim_entry *e)
+{
+    pthread_mutex_lock(&acct.lock);
+    if (e->kind == MK_SHIM_POOLED)
+        pool_freed(e->aux, e->bytes);
+    else
+        give_back(e->bytes);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* Pool's threshold is now value: an entry made if needed (false when the table has no room
+ * for one), the cache above it returned. */
+static bool pool_threshold(uint64_t pool, uint64_t value)
+{
+    int64_t i = pool_at(pool);
+    if (i < 0) {
+        if (value == 0)
+            return true;
+        if (acct.count >= acct.hard)
+            return false;
+        insert(MK_SHIM_POOL, pool, 0, value);
+        return true;
+    }
+    acct.slots[i].aux = value;
+    if (acct.slots[i].size > value) {
+        acct.used -= acct.slots[i].size - value;
+        acct.slots[i].size = value;
+    }
+    pool_settle(i);
+    trim();
+    return true;
+}
+
+CUresult mk__shim_pool_threshold(uint64_t pool, uint64_t value, mk_shim_pool_op *op, void *arg)
+{
+    CUresult r = CUDA_SUCCESS;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready || !pool) {
+        r = op ? op(arg) : CUDA_SUCCESS;
+    } else if (pool_at(pool) < 0 && value > 0 && acct.count >= acct.hard) {
+        r = CUDA_ERROR_OUT_OF_MEMORY; /* no room to remember what the pool may keep */
+    } else if (!op || (r = op(arg)) == CUDA_SUCCESS) {
+        pool_threshold(pool, value);
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+CUresult mk__shim_pool_trim(uint64_t pool, uint64_t keep, __typeof__(cuMemPoolTrimTo) *real)
+{
+    CUresult r;
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    r = real((CUmemoryPool)(uintptr_t)pool, keep);
+    if (r == CUDA_SUCCESS && acct.ready && (i = pool_at(pool)) >= 0 && acct.slots[i].size > keep) {
+        acct.used -= acct.slots[i].size - keep;
+        acct.slots[i].size = keep;
+        pool_settle(i);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+CUresult mk__shim_pool_destroy(uint64_t pool, __typeof__(cuMemPoolDestroy) *real)
+{
+    CUresult r;
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    r = real((CUmemoryPool)(uintptr_t)pool);
+    if (r == CUDA_SUCCESS && acct.ready && (i = pool_at(pool)) >= 0) {
+        acct.used -= acct.slots[i].size;
+        remove_at((uint64_t)i);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
 /* ---- contexts ---- */
 
 /* Returns the charge of every allocation made in context ctx: the linear memory, arrays and

@@ -147,6 +147,31 @@ int mk__shim_vmm_mapped(CUdeviceptr ptr, uint64_t size, CUmemGenericAllocationHa
 CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnmap) *real);
 
 /*
+ * Memory pools (docs/shim.md, "Memory pools"). A pool's cached charge is what it may keep
+ * after frees, up to its release threshold (0 unless set; the entry is made then).
+ *
+ * mk__shim_pool_charge: like mk__shim_charge (with a slot) for a stream-ordered allocation
+ * from pool (0: not known beforehand), using the pool's cached charge first; *ret_reused is
+ * how much of it was used. mk__shim_pool_uncharge undoes it when the driver refused.
+ * mk__shim_pool_reused: an allocation of bytes charged in full turned out to come from pool:
+ * what its cache held of it is returned. mk__shim_freed: a freed entry's charge back, into
+ * its pool's cache (POOLED, up to the threshold) or to the reserve.
+ * mk__shim_pool_threshold: runs op(arg) (NULL: none, the driver already told) under the
+ * accounting lock and records value as pool's threshold, returning the cache above it;
+ * CUDA_ERROR_OUT_OF_MEMORY without running op when the table has no room for the pool.
+ * mk__shim_pool_trim / _destroy: the driver's cuMemPoolTrimTo / cuMemPoolDestroy under the
+ * lock; then the cache above keep / all of it is returned. All thread-safe.
+ */
+typedef CUresult mk_shim_pool_op(void *arg);
+int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused);
+void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused);
+void mk__shim_pool_reused(uint64_t pool, uint64_t bytes);
+void mk__shim_freed(const struct mk_shim_entry *e);
+CUresult mk__shim_pool_threshold(uint64_t pool, uint64_t value, mk_shim_pool_op *op, void *arg);
+CUresult mk__shim_pool_trim(uint64_t pool, uint64_t keep, __typeof__(cuMemPoolTrimTo) *real);
+CUresult mk__shim_pool_destroy(uint64_t pool, __typeof__(cuMemPoolDestroy) *real);
+
+/*
  * Context destruction: runs op(arg, &gone) (the driver's cuCtxDestroy, primary-context reset
  * or release) under the accounting lock and, when it succeeded and set gone (the context no
  * longer exists), returns the charge of every allocation made in context ctx. The lock held

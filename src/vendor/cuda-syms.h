@@ -146,7 +146,16 @@ cuArray3DCreate_v1(CUarray *pHandle,
     X(cuMemRetainAllocationHandle,  "cuMemRetainAllocationHandle",  "cuMemRetainAllocationHandle", 11000, ANY, MEM)  \
     /* stream-ordered allocation */                                                               \
     X(cuDeviceGetDefaultMemPool,    "cuDeviceGetDefaultMemPool",    "cuDeviceGetDefaultMemPool", 11020, ANY, PASS) \
-    X(cuMemPoolTrimTo,              "cuMemPoolTrimTo",              "cuMemPoolTrimTo",     11020, ANY,    PASS) \
+    X(cuDeviceGetMemPool,           "cuDeviceGetMemPool",           "cuDeviceGetMemPool",  11020, ANY,    PASS) \
+    X(cuDeviceSetMemPool,           "cuDeviceSetMemPool",           "cuDeviceSetMemPool",  11020, ANY,    PASS) \
+    X(cuPointerGetAttribute,        "cuPointerGetAttribute",        "cuPointerGetAttribute", 4000, ANY,   PASS) \
+    X(cuMemPoolCreate,              "cuMemPoolCreate",              "cuMemPoolCreate",     11020, ANY,    PASS) \
+    /* a pool's cached memory: SetAttribute may raise the release threshold (MEM: an unknown   \
+     * version could let the driver keep memory the shim has given back); the rest only give back */ \
+    X(cuMemPoolSetAttribute,        "cuMemPoolSetAttribute",        "cuMemPoolSetAttribute", 11020, ANY,  MEM)  \
+    X(cuMemPoolGetAttribute,        "cuMemPoolGetAttribute",        "cuMemPoolGetAttribute", 11020, ANY,  HOOK) \
+    X(cuMemPoolTrimTo,              "cuMemPoolTrimTo",              "cuMemPoolTrimTo",     11020, ANY,    HOOK) \
+    X(cuMemPoolDestroy,             "cuMemPoolDestroy",             "cuMemPoolDestroy",    11020, ANY,    HOOK) \
     X(cuMemAllocAsync,              "cuMemAllocAsync",              "cuMemAllocAsync",     11020, LEGACY, MEM)  \
     X(cuMemAllocAsync_ptsz,         "cuMemAllocAsync_ptsz",         "cuMemAllocAsync",     11020, PTSZ,   MEM)  \
     X(cuMemFreeAsync,               "cuMemFreeAsync",               "cuMemFreeAsync",      11020, LEGACY, MEM)  \
