@@ -21,8 +21,13 @@
  * losing track of one. A fork child forgets every entry at once by bumping the table's
  * generation: an entry of an older generation is an empty slot.
  *
+ * Every linear allocation, array and mipmapped array remembers the context that was current
+ * when it was made: destroying that context (cuCtxDestroy, a primary context's reset or last
+ * release) frees them in the driver, and their charges come back at once.
+ *
  * The mutex is held across quota-source calls (one lease round trip on a reserve miss) and
- * across the driver's cuMemRelease and cuMemUnmap, but never across cuMemAlloc or cuMemFree.
+ * across the driver's cuMemRelease, cuMemUnmap and context destruction, but never across
+ * cuMemAlloc or cuMemFree.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,8 +41,9 @@
 struct slot {
     uint64_t key;  /* device pointer, array, handle or mapping start */
     uint64_t size; /* bytes charged (mappings: the length mapped, charged to their handle) */
-    uint64_t aux;  /* MK_SHIM_HANDLE: references (low 32 bits), mappings (high 32);
-                    * MK_SHIM_MAPPING: the handle mapped */
+    uint64_t aux;  /* MK_SHIM_LINEAR, _ARRAY, _MIPMAP: the context current at allocation (0:
+                    * none known); MK_SHIM_HANDLE: references (low 32 bits), mappings (high
+                    * 32); MK_SHIM_MAPPING: the handle mapped */
     uint32_t gen;  /* the table generation that wrote it */
     uint8_t kind;  /* enum mk_shim_kind; 0: empty */
 };
@@ -190,41 +196,51 @@ void mk__shim_uncharge(uint64_t bytes, bool slot)
     pthread_mutex_unlock(&acct.lock);
 }
 
-void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+/* Drops a stale entry (kind, key), returning its charge: the driver handed out a key the
+ * table still holds, so that allocation went away by a path the shim does not see, and the
+ * driver has evidently reused the memory. */
+static void heal(enum mk_shim_kind kind, uint64_t key)
 {
     int64_t old;
-    pthread_mutex_lock(&acct.lock);
-    acct.pending--;
-    /* The driver handed out a key the table still holds: that allocation went away by a path
-     * the shim does not see (a destroyed context takes its allocations with it). Its charge
-     * is returned, as the driver has evidently reused the memory. */
     if ((old = find(kind, key)) >= 0) {
         acct.used -= acct.slots[old].size;
         remove_at((uint64_t)old);
     }
-    insert(kind, key, bytes, kind == MK_SHIM_HANDLE ? 1 : 0);
+}
+
+void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes, uint64_t aux)
+{
+    pthread_mutex_lock(&acct.lock);
+    acct.pending--;
+    heal(kind, key);
+    /* A device pointer is one allocation whichever way it was made. */
+    if (kind == MK_SHIM_LINEAR || kind == MK_SHIM_POOLED)
+        heal(kind == MK_SHIM_LINEAR ? MK_SHIM_POOLED : MK_SHIM_LINEAR, key);
+    insert(kind, key, bytes, kind == MK_SHIM_HANDLE ? 1 : aux);
     trim();
     pthread_mutex_unlock(&acct.lock);
 }
 
-bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, uint64_t *ret_bytes)
+bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, struct mk_shim_entry *ret)
 {
-    int64_t i;
+    int64_t i = -1;
     pthread_mutex_lock(&acct.lock);
-    i = acct.ready ? find(kind, key) : -1;
+    if (acct.ready && (i = find(kind, key)) < 0 && kind == MK_SHIM_LINEAR)
+        i = find(kind = MK_SHIM_POOLED, key);
     if (i >= 0) {
-        *ret_bytes = acct.slots[i].size;
+        *ret = (struct mk_shim_entry){
+            .kind = kind, .key = key, .bytes = acct.slots[i].size, .aux = acct.slots[i].aux};
         remove_at((uint64_t)i);
     }
     pthread_mutex_unlock(&acct.lock);
     return i >= 0;
 }
 
-void mk__shim_restore(enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+void mk__shim_restore(const struct mk_shim_entry *e)
 {
     pthread_mutex_lock(&acct.lock);
-    if (find(kind, key) < 0)
-        insert(kind, key, bytes, 0);
+    if (find(e->kind, e->key) < 0)
+        insert(e->kind, e->key, e->bytes, e->aux);
     pthread_mutex_unlock(&acct.lock);
 }
 
@@ -235,11 +251,210 @@ void mk__shim_credit(uint64_t bytes)
     pthread_mutex_unlock(&acct.lock);
 }
 
+/* ---- memory pools ----
+ *
+ * A pool the shim knows of has an entry (MK_SHIM_POOL): size is its cached charge, bytes the
+ * pool may keep after frees; aux its release threshold. cached <= threshold always. A pool
+ * without an entry has threshold 0 and nothing cached (every pool starts so), and a freed
+ * allocation's charge goes straight back. Entries are made only when a threshold is set. */
+
+static int64_t pool_at(uint64_t pool)
+{
+    return pool ? find(MK_SHIM_POOL, pool) : -1;
+}
+
+/* Drops pool entry i once it says no more than a missing one would. */
+static void pool_settle(int64_t i)
+{
+    if (acct.slots[i].size == 0 && acct.slots[i].aux == 0)
+        remove_at((uint64_t)i);
+}
+
+int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused)
+{
+    uint64_t reuse = 0;
+    int64_t i;
+    int r = 0;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready) {
+        r = -ENODEV;
+    } else if (acct.count + acct.pending >= acct.limit) {
+        r = -EMFILE;
+    } else {
+        if ((i = pool_at(pool)) >= 0)
+            reuse = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
+        if (bytes - reuse > acct.held - acct.used)
+            r = refill(bytes - reuse - (acct.held - acct.used));
+        if (r == 0) {
+            if (reuse)
+                acct.slots[i].size -= reuse; /* the cached charge becomes the allocation's */
+            acct.used += bytes - reuse;
+            acct.pending++;
+            *ret_reused = reuse;
+        }
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused)
+{
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    acct.pending--;
+    if (reused && (i = pool_at(pool)) >= 0) {
+        acct.slots[i].size += reused; /* back into the cache it came from */
+        bytes -= reused;
+    }
+    give_back(bytes);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_pool_reused(uint64_t pool, uint64_t bytes)
+{
+    int64_t i;
+    uint64_t t;
+    pthread_mutex_lock(&acct.lock);
+    if ((i = pool_at(pool)) >= 0) {
+        t = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
+        acct.slots[i].size -= t;
+        give_back(t);
+    }
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* A pooled allocation of bytes went back to pool: the pool keeps up to its threshold, the
+ * rest is returned. */
+static void pool_freed(uint64_t pool, uint64_t bytes)
+{
+    int64_t i = pool_at(pool);
+    if (i >= 0) {
+        uint64_t room = acct.slots[i].aux - acct.slots[i].size;
+        uint64_t keep = bytes < room ? bytes : room;
+        acct.slots[i].size += keep;
+        bytes -= keep;
+    }
+    give_back(bytes);
+}
+
+void mk__shim_freed(const struct mk_shim_entry *e)
+{
+    pthread_mutex_lock(&acct.lock);
+    if (e->kind == MK_SHIM_POOLED)
+        pool_freed(e->aux, e->bytes);
+    else
+        give_back(e->bytes);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+/* Pool's threshold is now value: an entry made if needed (false when the table has no room
+ * for one), the cache above it returned. */
+static bool pool_threshold(uint64_t pool, uint64_t value)
+{
+    int64_t i = pool_at(pool);
+    if (i < 0) {
+        if (value == 0)
+            return true;
+        if (acct.count >= acct.hard)
+            return false;
+        insert(MK_SHIM_POOL, pool, 0, value);
+        return true;
+    }
+    acct.slots[i].aux = value;
+    if (acct.slots[i].size > value) {
+        acct.used -= acct.slots[i].size - value;
+        acct.slots[i].size = value;
+    }
+    pool_settle(i);
+    trim();
+    return true;
+}
+
+CUresult mk__shim_pool_threshold(uint64_t pool, uint64_t value, mk_shim_pool_op *op, void *arg)
+{
+    CUresult r = CUDA_SUCCESS;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready || !pool) {
+        r = op ? op(arg) : CUDA_SUCCESS;
+    } else if (pool_at(pool) < 0 && value > 0 && acct.count >= acct.hard) {
+        r = CUDA_ERROR_OUT_OF_MEMORY; /* no room to remember what the pool may keep */
+    } else if (!op || (r = op(arg)) == CUDA_SUCCESS) {
+        pool_threshold(pool, value);
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+CUresult mk__shim_pool_trim(uint64_t pool, uint64_t keep, __typeof__(cuMemPoolTrimTo) *real)
+{
+    CUresult r;
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    r = real((CUmemoryPool)(uintptr_t)pool, keep);
+    if (r == CUDA_SUCCESS && acct.ready && (i = pool_at(pool)) >= 0 && acct.slots[i].size > keep) {
+        acct.used -= acct.slots[i].size - keep;
+        acct.slots[i].size = keep;
+        pool_settle(i);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+CUresult mk__shim_pool_destroy(uint64_t pool, __typeof__(cuMemPoolDestroy) *real)
+{
+    CUresult r;
+    int64_t i;
+    pthread_mutex_lock(&acct.lock);
+    r = real((CUmemoryPool)(uintptr_t)pool);
+    if (r == CUDA_SUCCESS && acct.ready && (i = pool_at(pool)) >= 0) {
+        acct.used -= acct.slots[i].size;
+        remove_at((uint64_t)i);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+/* ---- contexts ---- */
+
+/* Returns the charge of every allocation made in context ctx: the linear memory, arrays and
+ * mipmapped arrays the driver freed with it. A whole-table scan (the table's untouched pages
+ * read as the shared zero page): contexts die rarely. An entry shifted back into the current
+ * slot is looked at again before moving on. */
+static void sweep_context(uint64_t ctx)
+{
+    for (uint64_t i = 0; i <= acct.mask;) {
+        struct slot *s = &acct.slots[i];
+        if (!empty_at(i) && s->aux == ctx &&
+            (s->kind == MK_SHIM_LINEAR || s->kind == MK_SHIM_ARRAY || s->kind == MK_SHIM_MIPMAP)) {
+            acct.used -= s->size;
+            remove_at(i);
+        } else {
+            i++;
+        }
+    }
+}
+
+CUresult mk__shim_context_end(uint64_t ctx, mk_shim_ctx_op *op, void *arg)
+{
+    bool gone = false;
+    CUresult r;
+    pthread_mutex_lock(&acct.lock);
+    r = op(arg, &gone);
+    if (r == CUDA_SUCCESS && gone && ctx && acct.ready) {
+        sweep_context(ctx);
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
 /* ---- VMM: handles with references and mappings ---- */
 
 void mk__shim_vmm_created(CUmemGenericAllocationHandle h, uint64_t bytes)
 {
-    mk__shim_commit(MK_SHIM_HANDLE, h, bytes); /* one reference, no mapping */
+    mk__shim_commit(MK_SHIM_HANDLE, h, bytes, 0); /* one reference, no mapping */
 }
 
 void mk__shim_vmm_retained(CUmemGenericAllocationHandle h)

@@ -153,7 +153,7 @@ static CUresult create_array(enum mk_shim_kind kind, const CUDA_ARRAY3D_DESCRIPT
         return e == -ENOSPC || e == -EMFILE ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_NOT_PERMITTED;
     r = create(arg, handle);
     if (r == CUDA_SUCCESS)
-        mk__shim_commit(kind, (uint64_t)(uintptr_t)*handle, bytes);
+        mk__shim_commit(kind, (uint64_t)(uintptr_t)*handle, bytes, mk__shim_context());
     else
         mk__shim_uncharge(bytes, true);
     return r;
@@ -222,13 +222,13 @@ MK_SHIM_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle,
 /* Destroys (kind, h) with destroy(h), giving its charge back on success. */
 static CUresult destroy_array(enum mk_shim_kind kind, void *h, CUresult (*destroy)(void *))
 {
-    uint64_t bytes;
-    bool counted = h && mk__shim_forget(kind, (uint64_t)(uintptr_t)h, &bytes);
+    struct mk_shim_entry e;
+    bool counted = h && mk__shim_forget(kind, (uint64_t)(uintptr_t)h, &e);
     CUresult r = destroy(h);
     if (counted && r == CUDA_SUCCESS)
-        mk__shim_credit(bytes);
+        mk__shim_credit(e.bytes);
     else if (counted)
-        mk__shim_restore(kind, (uint64_t)(uintptr_t)h, bytes);
+        mk__shim_restore(&e);
     return r;
 }
 

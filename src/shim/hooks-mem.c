@@ -4,7 +4,7 @@
  * gives back exactly what its allocation was charged.
  *
  * What each family is charged (docs/shim.md, "Policies"):
- *   cuMemAlloc, cuMemAllocAsync, cuMemAllocFromPoolAsync   the size asked for;
+ *   cuMemAlloc          the size asked for (the stream-ordered allocations: hooks-pool.c);
  *   cuMemAllocManaged   the size asked for, in full, whatever the attach flags: managed memory
  *                       may live on the device in full, so it may not exceed the quota (on a
  *                       whole GPU it could oversubscribe; inside an instance it cannot);
@@ -13,7 +13,8 @@
  *   arrays              the size their descriptor describes (mk__shim_array_bytes);
  *   the 32-bit (pre-CUDA 3.2) allocation entry points are refused: their sizes and pointers
  *                       cannot describe today's memory, and no runtime since 2010 calls them.
- * A stream-ordered free returns its charge when it is enqueued (docs/shim.md says why).
+ * A stream-ordered free (or a cuMemFree of stream-ordered memory) moves its charge into its
+ * pool's cache when it is enqueued, up to the pool's release threshold (hooks-pool.c).
  * Over quota, an allocation fails with CUDA_ERROR_OUT_OF_MEMORY, as on a full GPU.
  */
 #include <errno.h>
@@ -37,11 +38,12 @@ static CUresult charge(uint64_t bytes)
     return r == 0 ? CUDA_SUCCESS : charge_error(r);
 }
 
-/* Records or undoes a charge once the driver answered r. */
-static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_t bytes)
+/* Records or undoes a charge once the driver answered r; aux as for mk__shim_commit. */
+static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_t bytes,
+                       uint64_t aux)
 {
     if (r == CUDA_SUCCESS)
-        mk__shim_commit(kind, key, bytes);
+        mk__shim_commit(kind, key, bytes, aux);
     else
         mk__shim_uncharge(bytes, true);
     return r;
@@ -52,13 +54,13 @@ static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_
 static CUresult release(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free)(void *),
                         void *arg)
 {
-    uint64_t bytes;
-    bool counted = key && mk__shim_forget(kind, key, &bytes);
+    struct mk_shim_entry e;
+    bool counted = key && mk__shim_forget(kind, key, &e);
     CUresult r = do_free(arg);
     if (counted && r == CUDA_SUCCESS)
-        mk__shim_credit(bytes);
+        mk__shim_freed(&e); /* a pooled allocation's into its pool's cache */
     else if (counted)
-        mk__shim_restore(kind, key, bytes);
+        mk__shim_restore(&e);
     return r;
 }
 
@@ -73,7 +75,7 @@ MK_SHIM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     if ((r = charge(bytesize)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAlloc_v2(dptr, bytesize);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, mk__shim_context());
 }
 
 MK_SHIM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
@@ -85,7 +87,7 @@ MK_SHIM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, un
     if ((r = charge(bytesize)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAllocManaged(dptr, bytesize, flags);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, mk__shim_context());
 }
 
 /* The charge made before cuMemAllocPitch: each row rounded up to 512 bytes, the pitch
@@ -112,7 +114,7 @@ MK_SHIM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, si
         return r;
     r = cu->cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
     if (r != CUDA_SUCCESS)
-        return settle(r, MK_SHIM_LINEAR, 0, est);
+        return settle(r, MK_SHIM_LINEAR, 0, est, 0);
     if (__builtin_mul_overflow((uint64_t)*pPitch, (uint64_t)Height, &actual))
         actual = UINT64_MAX;
     if (actual > est && mk__shim_charge(actual - est, false) < 0) {
@@ -124,7 +126,7 @@ MK_SHIM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, si
     }
     if (actual < est)
         mk__shim_credit(est - actual);
-    mk__shim_commit(MK_SHIM_LINEAR, *dptr, actual);
+    mk__shim_commit(MK_SHIM_LINEAR, *dptr, actual, mk__shim_context());
     return CUDA_SUCCESS;
 }
 
@@ -140,32 +142,7 @@ MK_SHIM_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
     return release(MK_SHIM_LINEAR, dptr, free_sync, &dptr);
 }
 
-/* ---- stream-ordered allocation ---- */
-
-/* One stream-ordered allocation through entry point fn (either stream flavor). */
-static CUresult alloc_async(__typeof__(cuMemAllocAsync) *fn, CUdeviceptr *dptr, size_t bytesize,
-                            CUstream hStream)
-{
-    CUresult r;
-    if (!fn)
-        return MK_SHIM_MISSING;
-    if ((r = charge(bytesize)) != CUDA_SUCCESS)
-        return r;
-    r = fn(dptr, bytesize, hStream);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
-}
-
-static CUresult alloc_pool(__typeof__(cuMemAllocFromPoolAsync) *fn, CUdeviceptr *dptr,
-                           size_t bytesize, CUmemoryPool pool, CUstream hStream)
-{
-    CUresult r;
-    if (!fn)
-        return MK_SHIM_MISSING;
-    if ((r = charge(bytesize)) != CUDA_SUCCESS)
-        return r;
-    r = fn(dptr, bytesize, pool, hStream);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize);
-}
+/* ---- stream-ordered frees (the allocations are in hooks-pool.c) ---- */
 
 struct async_free {
     __typeof__(cuMemFreeAsync) *fn;
@@ -177,28 +154,6 @@ static CUresult free_async(void *arg)
 {
     struct async_free *a = arg;
     return a->fn(a->dptr, a->stream);
-}
-
-MK_SHIM_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    return alloc_async(mk__shim_cuda()->cuMemAllocAsync, dptr, bytesize, hStream);
-}
-
-MK_SHIM_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    return alloc_async(mk__shim_cuda()->cuMemAllocAsync_ptsz, dptr, bytesize, hStream);
-}
-
-MK_SHIM_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize,
-                                                CUmemoryPool pool, CUstream hStream)
-{
-    return alloc_pool(mk__shim_cuda()->cuMemAllocFromPoolAsync, dptr, bytesize, pool, hStream);
-}
-
-MK_SHIM_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
-                                                     CUmemoryPool pool, CUstream hStream)
-{
-    return alloc_pool(mk__shim_cuda()->cuMemAllocFromPoolAsync_ptsz, dptr, bytesize, pool, hStream);
 }
 
 MK_SHIM_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)

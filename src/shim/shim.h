@@ -102,6 +102,16 @@ enum mk_shim_kind {
     MK_SHIM_MIPMAP,     /* key = CUmipmappedArray */
     MK_SHIM_HANDLE,     /* cuMemCreate: key = handle; holds references and mappings */
     MK_SHIM_MAPPING,    /* cuMemMap: key = start; size = length; the handle it maps */
+    MK_SHIM_POOLED,     /* cuMemAlloc*Async: key = device pointer; the pool it came from */
+    MK_SHIM_POOL,       /* a memory pool: key = pool; size = its cached charge; its threshold */
+};
+
+/* One allocation's entry, as taken out of the table before its free. */
+struct mk_shim_entry {
+    enum mk_shim_kind kind;
+    uint64_t key;
+    uint64_t bytes; /* charged */
+    uint64_t aux;   /* the context (LINEAR, ARRAY, MIPMAP) or the pool (POOLED) */
 };
 
 /*
@@ -114,13 +124,15 @@ enum mk_shim_kind {
 int mk__shim_charge(uint64_t bytes, bool slot);
 /* Undoes a charge whose allocation failed. */
 void mk__shim_uncharge(uint64_t bytes, bool slot);
-/* Records the allocation a charge with slot paid for. */
-void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes);
-/* Removes the entry (kind, key) before its free is attempted; *ret_bytes is what it was
- * charged. False when the shim never saw it (memory it does not count). */
-bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, uint64_t *ret_bytes);
+/* Records the allocation a charge with slot paid for; aux is the context current at
+ * allocation (LINEAR, ARRAY, MIPMAP; 0 when none is known) or the pool (POOLED). */
+void mk__shim_commit(enum mk_shim_kind kind, uint64_t key, uint64_t bytes, uint64_t aux);
+/* Removes the entry (kind, key) before its free is attempted, into *ret (a LINEAR key is also
+ * looked up as POOLED: a device pointer may be freed by either free). False when the shim
+ * never saw it (memory it does not count). */
+bool mk__shim_forget(enum mk_shim_kind kind, uint64_t key, struct mk_shim_entry *ret);
 /* Puts back an entry whose free failed. */
-void mk__shim_restore(enum mk_shim_kind kind, uint64_t key, uint64_t bytes);
+void mk__shim_restore(const struct mk_shim_entry *e);
 /* Returns bytes to the reserve after a successful free (gives surplus back to the source). */
 void mk__shim_credit(uint64_t bytes);
 
@@ -133,6 +145,41 @@ void mk__shim_vmm_retained(CUmemGenericAllocationHandle h);
 CUresult mk__shim_vmm_release(CUmemGenericAllocationHandle h, __typeof__(cuMemRelease) *real);
 int mk__shim_vmm_mapped(CUdeviceptr ptr, uint64_t size, CUmemGenericAllocationHandle h);
 CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnmap) *real);
+
+/*
+ * Memory pools (docs/shim.md, "Memory pools"). A pool's cached charge is what it may keep
+ * after frees, up to its release threshold (0 unless set; the entry is made then).
+ *
+ * mk__shim_pool_charge: like mk__shim_charge (with a slot) for a stream-ordered allocation
+ * from pool (0: not known beforehand), using the pool's cached charge first; *ret_reused is
+ * how much of it was used. mk__shim_pool_uncharge undoes it when the driver refused.
+ * mk__shim_pool_reused: an allocation of bytes charged in full turned out to come from pool:
+ * what its cache held of it is returned. mk__shim_freed: a freed entry's charge back, into
+ * its pool's cache (POOLED, up to the threshold) or to the reserve.
+ * mk__shim_pool_threshold: runs op(arg) (NULL: none, the driver already told) under the
+ * accounting lock and records value as pool's threshold, returning the cache above it;
+ * CUDA_ERROR_OUT_OF_MEMORY without running op when the table has no room for the pool.
+ * mk__shim_pool_trim / _destroy: the driver's cuMemPoolTrimTo / cuMemPoolDestroy under the
+ * lock; then the cache above keep / all of it is returned. All thread-safe.
+ */
+typedef CUresult mk_shim_pool_op(void *arg);
+int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused);
+void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused);
+void mk__shim_pool_reused(uint64_t pool, uint64_t bytes);
+void mk__shim_freed(const struct mk_shim_entry *e);
+CUresult mk__shim_pool_threshold(uint64_t pool, uint64_t value, mk_shim_pool_op *op, void *arg);
+CUresult mk__shim_pool_trim(uint64_t pool, uint64_t keep, __typeof__(cuMemPoolTrimTo) *real);
+CUresult mk__shim_pool_destroy(uint64_t pool, __typeof__(cuMemPoolDestroy) *real);
+
+/*
+ * Context destruction: runs op(arg, &gone) (the driver's cuCtxDestroy, primary-context reset
+ * or release) under the accounting lock and, when it succeeded and set gone (the context no
+ * longer exists), returns the charge of every allocation made in context ctx. The lock held
+ * across the driver's call means no allocation made in a new context that reuses the handle
+ * can be committed before the sweep. Returns op's result.
+ */
+typedef CUresult mk_shim_ctx_op(void *arg, bool *ret_gone);
+CUresult mk__shim_context_end(uint64_t ctx, mk_shim_ctx_op *op, void *arg);
 
 /* The instance's memory as cuMemGetInfo reports it: total = quota; free = what the instance
  * has left (asking the quota source about other processes where it can). */
@@ -150,6 +197,12 @@ void mk__shim_account_child(void);
 
 /* Test and diagnostic view: bytes charged and bytes held from the source. */
 void mk__shim_account_stats(uint64_t *ret_used, uint64_t *ret_held);
+
+/* ---- hooks-ctx.c ---- */
+
+/* The context current on this thread, as a table key (0 when there is none, or the driver
+ * cannot tell): what a new allocation belongs to. One driver call, no lock. */
+uint64_t mk__shim_context(void);
 
 /* ---- hooks-mem.c ---- */
 

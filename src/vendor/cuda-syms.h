@@ -74,6 +74,9 @@ CUresult cuMemAlloc_v1(mk_cu_deviceptr_v1 *dptr, unsigned int bytesize) __asm__(
 CUresult cuMemAllocPitch_v1(mk_cu_deviceptr_v1 *dptr, unsigned int *pPitch,
                             unsigned int WidthInBytes, unsigned int Height,
                             unsigned int ElementSizeBytes) __asm__("cuMemAllocPitch");
+/* cuCtxCreate before CUDA 11.4's execution-affinity version: cuda.h of CUDA 13 declares it only
+ * for NVIDIA's own build, though every driver still exports it. */
+CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuArrayCreate_v1(CUarray *pHandle,
                           const struct mk_cu_array_descriptor_v1 *desc) __asm__("cuArrayCreate");
 CUresult
@@ -102,6 +105,17 @@ cuArray3DCreate_v1(CUarray *pHandle,
     X(cuDeviceGetAttribute,         "cuDeviceGetAttribute",         "cuDeviceGetAttribute", 2000, ANY,    PASS) \
     X(cuMemGetInfo_v1,              "cuMemGetInfo",                 "cuMemGetInfo",         2000, ANY,    HOOK) \
     X(cuMemGetInfo_v2,              "cuMemGetInfo_v2",              "cuMemGetInfo",         3020, ANY,    HOOK) \
+    /* contexts: destroying one (or resetting or releasing a device's primary one) frees its      \
+     * allocations; HOOK, not MEM: a version the shim does not know only delays a charge's return */ \
+    X(cuCtxCreate_v2,               "cuCtxCreate_v2",               "cuCtxCreate",          3020, ANY,    PASS) \
+    X(cuCtxDestroy_v2,              "cuCtxDestroy_v2",              "cuCtxDestroy",         4000, ANY,    HOOK) \
+    X(cuCtxGetCurrent,              "cuCtxGetCurrent",              "cuCtxGetCurrent",      4000, ANY,    PASS) \
+    X(cuCtxSetCurrent,              "cuCtxSetCurrent",              "cuCtxSetCurrent",      4000, ANY,    PASS) \
+    X(cuCtxGetDevice,               "cuCtxGetDevice",               "cuCtxGetDevice",       2000, ANY,    PASS) \
+    X(cuDevicePrimaryCtxRetain,     "cuDevicePrimaryCtxRetain",     "cuDevicePrimaryCtxRetain", 7000, ANY, HOOK) \
+    X(cuDevicePrimaryCtxRelease_v2, "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease", 11000, ANY, HOOK) \
+    X(cuDevicePrimaryCtxReset_v2,   "cuDevicePrimaryCtxReset_v2",   "cuDevicePrimaryCtxReset", 11000, ANY, HOOK) \
+    X(cuDevicePrimaryCtxGetState,   "cuDevicePrimaryCtxGetState",   "cuDevicePrimaryCtxGetState", 7000, ANY, PASS) \
     /* linear memory */                                                                           \
     X(cuMemAlloc_v1,                "cuMemAlloc",                   "cuMemAlloc",           2000, ANY,    MEM)  \
     X(cuMemAlloc_v2,                "cuMemAlloc_v2",                "cuMemAlloc",           3020, ANY,    MEM)  \
@@ -132,7 +146,16 @@ cuArray3DCreate_v1(CUarray *pHandle,
     X(cuMemRetainAllocationHandle,  "cuMemRetainAllocationHandle",  "cuMemRetainAllocationHandle", 11000, ANY, MEM)  \
     /* stream-ordered allocation */                                                               \
     X(cuDeviceGetDefaultMemPool,    "cuDeviceGetDefaultMemPool",    "cuDeviceGetDefaultMemPool", 11020, ANY, PASS) \
-    X(cuMemPoolTrimTo,              "cuMemPoolTrimTo",              "cuMemPoolTrimTo",     11020, ANY,    PASS) \
+    X(cuDeviceGetMemPool,           "cuDeviceGetMemPool",           "cuDeviceGetMemPool",  11020, ANY,    PASS) \
+    X(cuDeviceSetMemPool,           "cuDeviceSetMemPool",           "cuDeviceSetMemPool",  11020, ANY,    PASS) \
+    X(cuPointerGetAttribute,        "cuPointerGetAttribute",        "cuPointerGetAttribute", 4000, ANY,   PASS) \
+    X(cuMemPoolCreate,              "cuMemPoolCreate",              "cuMemPoolCreate",     11020, ANY,    PASS) \
+    /* a pool's cached memory: SetAttribute may raise the release threshold (MEM: an unknown   \
+     * version could let the driver keep memory the shim has given back); the rest only give back */ \
+    X(cuMemPoolSetAttribute,        "cuMemPoolSetAttribute",        "cuMemPoolSetAttribute", 11020, ANY,  MEM)  \
+    X(cuMemPoolGetAttribute,        "cuMemPoolGetAttribute",        "cuMemPoolGetAttribute", 11020, ANY,  HOOK) \
+    X(cuMemPoolTrimTo,              "cuMemPoolTrimTo",              "cuMemPoolTrimTo",     11020, ANY,    HOOK) \
+    X(cuMemPoolDestroy,             "cuMemPoolDestroy",             "cuMemPoolDestroy",    11020, ANY,    HOOK) \
     X(cuMemAllocAsync,              "cuMemAllocAsync",              "cuMemAllocAsync",     11020, LEGACY, MEM)  \
     X(cuMemAllocAsync_ptsz,         "cuMemAllocAsync_ptsz",         "cuMemAllocAsync",     11020, PTSZ,   MEM)  \
     X(cuMemFreeAsync,               "cuMemFreeAsync",               "cuMemFreeAsync",      11020, LEGACY, MEM)  \

@@ -51,6 +51,8 @@ static void lacking(void)
     __typeof__(cuDeviceGetUuid_v2) *uuid;
     __typeof__(cuMemRelease) *release;
     __typeof__(cuMemUnmap) *unmap;
+    __typeof__(cuCtxDestroy_v2) *ctx_destroy;
+    __typeof__(cuDevicePrimaryCtxReset_v2) *ctx_reset;
     CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED};
     CUDA_ARRAY3D_DESCRIPTOR d = {.Width = 8, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
     CUmemGenericAllocationHandle h;
@@ -67,6 +69,8 @@ static void lacking(void)
     HOOK(uuid, "cuDeviceGetUuid_v2");
     HOOK(release, "cuMemRelease");
     HOOK(unmap, "cuMemUnmap");
+    HOOK(ctx_destroy, "cuCtxDestroy_v2");
+    HOOK(ctx_reset, "cuDevicePrimaryCtxReset_v2");
     CHECK(create(&h, 1 << 21, &prop, 0) == CUDA_ERROR_NOT_FOUND, "cuMemCreate");
     CHECK(alloc_async(&p, 64, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocAsync");
     CHECK(alloc_pool(&p, 64, NULL, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocFromPoolAsync");
@@ -78,6 +82,8 @@ static void lacking(void)
     CHECK(uuid(&u, 0) == CUDA_ERROR_NOT_FOUND, "cuDeviceGetUuid_v2");
     CHECK(release(1) == CUDA_ERROR_NOT_FOUND, "cuMemRelease");
     CHECK(unmap(1 << 21, 1 << 21) == CUDA_ERROR_NOT_FOUND, "cuMemUnmap");
+    CHECK(ctx_destroy(NULL) == CUDA_ERROR_NOT_FOUND, "cuCtxDestroy_v2");
+    CHECK(ctx_reset(0) == CUDA_ERROR_NOT_FOUND, "cuDevicePrimaryCtxReset_v2");
 }
 
 /* Versions the shim's list does not know, through cuGetProcAddress (old-cuda.c). */

@@ -12,8 +12,8 @@
  * sizes are computed here, independently of libmigshim: rows padded to the pitch alignment,
  * arrays from their descriptors (element size x width x height x depth, block-compressed
  * formats by 4x4 blocks, mip levels halving each dimension down to 1), cuMemCreate in whole
- * granules. Pools keep nothing cached: cuMemFreeAsync frees at once, so a pool trim has
- * nothing to give back.
+ * granules. Stream-ordered allocations come from pools (fake-cuda-pool.c), which keep freed
+ * bytes cached up to their release threshold; cached bytes count as used.
  *
  * VMM follows the driver's rule: a cuMemCreate handle's memory goes when it has been released
  * as many times as it was created and retained, and no mapping of it remains.
@@ -48,6 +48,8 @@ struct rec {
     size_t hostlen;  /* its length; 0 when host came from the heap */
     uint64_t handle; /* K_MAPPING: the handle mapped */
     int refs, maps;  /* K_HANDLE: creations + retains - releases; live mappings */
+    const void *ctx; /* K_LINEAR, K_ARRAY, K_MIPMAP: the context current at allocation */
+    struct fake_pool *pool; /* K_LINEAR: the pool it came from, or NULL */
 };
 
 /* A chained hash table: enough for the tests' tens of thousands of live allocations. */
@@ -56,7 +58,7 @@ struct rec {
 static struct {
     pthread_mutex_t lock;
     struct rec *buckets[NBUCKETS];
-    uint64_t used, live, allocs, frees, v1_calls;
+    uint64_t used, live, allocs, frees, v1_calls, cached;
     /* Freed records and small host blocks, reused LIFO: a benchmark's allocate-free loop then
      * costs the same every time, whatever malloc's state (shim-bench compares runs). */
     struct rec *spare_recs;
@@ -64,11 +66,10 @@ static struct {
     unsigned nspare_blocks;
 } mem = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Array handles and pools are addresses of these: stable and distinct from device memory. */
+/* Array handles are addresses of these: stable and distinct from device memory. */
 struct fake_array {
     uint64_t bytes;
 };
-static char default_pool[FAKE_MAX_DEVICES];
 
 /* ---- the registry (callers hold mem.lock) ---- */
 
@@ -94,7 +95,8 @@ static struct rec *add(enum kind k, uint64_t key, uint64_t size)
         mem.spare_recs = r->next;
     else if (!(r = calloc(1, sizeof(*r))))
         return NULL;
-    *r = (struct rec){.next = mem.buckets[b], .kind = k, .key = key, .size = size};
+    *r = (struct rec){
+        .next = mem.buckets[b], .kind = k, .key = key, .size = size, .ctx = fake_current_ctx()};
     mem.buckets[b] = r;
     if (k != K_RESERVE && k != K_MAPPING) {
         mem.used += size;
@@ -165,6 +167,7 @@ void fake_mem_stats(struct mk_fake_cuda_stats *s)
     s->allocs = mem.allocs;
     s->frees = mem.frees;
     s->v1_calls = mem.v1_calls;
+    s->cached = mem.cached;
     pthread_mutex_unlock(&mem.lock);
 }
 
@@ -183,6 +186,22 @@ static void fork_done(void)
 void fake_mem_init(void)
 {
     pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+void fake_mem_free_context(const void *ctx)
+{
+    pthread_mutex_lock(&mem.lock);
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct rec *r = mem.buckets[b], *next; r; r = next) {
+            next = r->next;
+            if (r->ctx != ctx || r->pool ||
+                (r->kind != K_LINEAR && r->kind != K_ARRAY && r->kind != K_MIPMAP))
+                continue;
+            if (r->kind != K_LINEAR)
+                free((void *)(uintptr_t)r->key); /* the array's handle (array_create) */
+            drop(r);
+        }
+    pthread_mutex_unlock(&mem.lock);
 }
 
 void fake_count_v1(void)
@@ -210,19 +229,25 @@ static void *host_alloc(uint64_t size, size_t *ret_len)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* Allocates size bytes of "device memory" charged as `charge` bytes. */
-static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge)
+/* Allocates size bytes of "device memory" charged as `charge` bytes, from pool (or NULL),
+ * whose cached bytes serve it first. */
+static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge,
+                             struct fake_pool *pool)
 {
     size_t len;
     void *p;
     struct rec *r = NULL;
+    uint64_t reuse;
     CUresult rc = fake_ready();
     if (rc != CUDA_SUCCESS)
         return rc;
     if (!dptr || size == 0)
         return CUDA_ERROR_INVALID_VALUE;
     pthread_mutex_lock(&mem.lock);
-    if (!fits(charge)) {
+    reuse = pool ? fake_pool_take(pool, charge) : 0;
+    if (!fits(charge - reuse)) {
+        if (pool)
+            fake_pool_give(pool, charge, reuse);
         pthread_mutex_unlock(&mem.lock);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
@@ -230,9 +255,18 @@ static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge)
         r->host = p;
         r->hostlen = len;
         *dptr = (CUdeviceptr)(uintptr_t)p;
-    } else if (p && len) {
+        if (pool) {
+            r->pool = pool;
+            r->ctx = NULL; /* the pool's, not the context's */
+            mem.used -= reuse;
+            mem.cached -= reuse;
+        }
+    } else if (pool) {
+        fake_pool_give(pool, charge, reuse);
+    }
+    if (!r && p && len) {
         munmap(p, len);
-    } else if (p) {
+    } else if (!r && p) {
         put_block(p);
     }
     pthread_mutex_unlock(&mem.lock);
@@ -249,15 +283,69 @@ static CUresult linear_free(CUdeviceptr dptr)
         return CUDA_SUCCESS; /* freeing NULL is a no-op */
     pthread_mutex_lock(&mem.lock);
     r = find(K_LINEAR, dptr);
-    if (r)
+    if (r) {
+        struct fake_pool *pool = r->pool;
+        uint64_t size = r->size, kept;
         drop(r);
+        if (pool) { /* back into its pool, which may keep it */
+            kept = fake_pool_give(pool, size, size);
+            mem.used += kept;
+            mem.cached += kept;
+        }
+    }
     pthread_mutex_unlock(&mem.lock);
     return r ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
+/* ---- stream-ordered allocation (pools: fake-cuda-pool.c) ---- */
+
+CUresult fake_mem_alloc_pooled(CUdeviceptr *dptr, size_t bytesize, struct fake_pool *pool)
+{
+    return linear_alloc(dptr, bytesize, bytesize, pool);
+}
+
+CUresult fake_mem_free(CUdeviceptr dptr)
+{
+    return linear_free(dptr);
+}
+
+uint64_t fake_mem_uncache(uint64_t bytes)
+{
+    mem.used -= bytes;
+    mem.cached -= bytes;
+    return bytes;
+}
+
+CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
+{
+    struct rec *r;
+    CUresult rc = fake_ready();
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (!data)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (attribute != CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE)
+        return CUDA_ERROR_NOT_SUPPORTED; /* the only attribute the fake models */
+    pthread_mutex_lock(&mem.lock);
+    if ((r = find(K_LINEAR, ptr)))
+        *(CUmemoryPool *)data = (CUmemoryPool)(void *)r->pool;
+    pthread_mutex_unlock(&mem.lock);
+    return r ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+void fake_mem_lock(void)
+{
+    pthread_mutex_lock(&mem.lock);
+}
+
+void fake_mem_unlock(void)
+{
+    pthread_mutex_unlock(&mem.lock);
+}
+
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 {
-    return linear_alloc(dptr, bytesize, bytesize);
+    return linear_alloc(dptr, bytesize, bytesize, NULL);
 }
 
 CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
@@ -271,7 +359,7 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInByt
     pitch = (WidthInBytes + align - 1) / align * align;
     if (__builtin_mul_overflow(pitch, (uint64_t)Height, &size))
         return CUDA_ERROR_OUT_OF_MEMORY;
-    rc = linear_alloc(dptr, size, size);
+    rc = linear_alloc(dptr, size, size, NULL);
     if (rc == CUDA_SUCCESS)
         *pPitch = pitch;
     return rc;
@@ -281,7 +369,7 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flag
 {
     if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)
         return CUDA_ERROR_INVALID_VALUE;
-    return linear_alloc(dptr, bytesize, bytesize);
+    return linear_alloc(dptr, bytesize, bytesize, NULL);
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr)
@@ -357,59 +445,6 @@ CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount)
         return CUDA_ERROR_INVALID_VALUE;
     memcpy(dstHost, (const void *)(uintptr_t)srcDevice, ByteCount);
     return CUDA_SUCCESS;
-}
-
-/* ---- stream-ordered allocation: immediate, no cache ---- */
-
-CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice d)
-{
-    CUresult rc = fake_check_device(d);
-    if (rc == CUDA_SUCCESS && !pool_out)
-        rc = CUDA_ERROR_INVALID_VALUE;
-    if (rc == CUDA_SUCCESS)
-        *pool_out = (CUmemoryPool)(void *)&default_pool[d];
-    return rc;
-}
-
-CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
-{
-    (void)minBytesToKeep;
-    return pool ? fake_ready() : CUDA_ERROR_INVALID_VALUE;
-}
-
-CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    (void)hStream;
-    return linear_alloc(dptr, bytesize, bytesize);
-}
-
-CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    return cuMemAllocAsync(dptr, bytesize, hStream);
-}
-
-CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
-                                 CUstream hStream)
-{
-    (void)hStream;
-    return pool ? linear_alloc(dptr, bytesize, bytesize) : CUDA_ERROR_INVALID_VALUE;
-}
-
-CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
-                                      CUstream hStream)
-{
-    return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
-}
-
-CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
-{
-    (void)hStream;
-    return dptr ? linear_free(dptr) : CUDA_ERROR_INVALID_VALUE;
-}
-
-CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
-{
-    return cuMemFreeAsync(dptr, hStream);
 }
 
 /* ---- the pre-3.2 entry points: 32-bit pointers, refused ---- */

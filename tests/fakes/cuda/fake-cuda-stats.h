@@ -16,6 +16,7 @@ struct mk_fake_cuda_stats {
     uint64_t frees;    /* successful frees since load (a VMM handle counts when its memory goes) */
     uint64_t launches; /* successful cuLaunchKernel / _ptsz calls */
     uint64_t v1_calls; /* calls of the pre-3.2 allocation entry points (always refused) */
+    uint64_t cached;   /* bytes memory pools keep cached after frees (included in used) */
 };
 
 /* Fills *s; returns 0. */

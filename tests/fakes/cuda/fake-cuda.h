@@ -10,8 +10,9 @@
  * array descriptors.
  *
  * The device is configured when cuInit runs (see fake-cuda.c: MIGKIT_FAKE_CUDA_* variables,
- * or a key=value file named by MIGKIT_FAKE_CUDA_CONFIG). No contexts are needed: every call
- * after cuInit works from any thread. One mutex serialises the registry of allocations.
+ * or a key=value file named by MIGKIT_FAKE_CUDA_CONFIG). No context is needed: a thread without
+ * one works in an implicit context of device 0 (fake-cuda-ctx.c). One mutex serialises the registry
+ * of allocations.
  */
 #ifndef MIGKIT_FAKE_CUDA_H
 #define MIGKIT_FAKE_CUDA_H
@@ -54,6 +55,24 @@ CUresult fake_check_device(CUdevice dev);
 void fake_mem_stats(struct mk_fake_cuda_stats *s);
 /* Sets up fake-cuda-mem.c (fork handlers); called once, by the first cuInit. */
 void fake_mem_init(void);
+/* The context current on this thread (fake-cuda-ctx.c), or NULL: the implicit context. */
+void *fake_current_ctx(void);
+/* Frees every allocation made in context ctx (linear, managed, pitched, arrays), as the
+ * driver does when a context ends. */
+void fake_mem_free_context(const void *ctx);
+/* Pools (fake-cuda-pool.c). Take: an allocation of bytes from p, served first from its cache;
+ * returns the cached bytes it used. Give: bytes of p's allocations freed, `back` of them
+ * offered to its cache; returns how many it kept. Both with the registry's lock held. */
+struct fake_pool;
+uint64_t fake_pool_take(struct fake_pool *p, uint64_t bytes);
+uint64_t fake_pool_give(struct fake_pool *p, uint64_t bytes, uint64_t back);
+/* The registry (fake-cuda-mem.c): a pooled allocation, a free, cached bytes released
+ * (returns bytes; lock held), and the lock itself. */
+CUresult fake_mem_alloc_pooled(CUdeviceptr *dptr, size_t bytesize, struct fake_pool *pool);
+CUresult fake_mem_free(CUdeviceptr dptr);
+uint64_t fake_mem_uncache(uint64_t bytes);
+void fake_mem_lock(void);
+void fake_mem_unlock(void);
 /* Counts one call of a v1 entry point (they all fail with CUDA_ERROR_NOT_SUPPORTED). */
 void fake_count_v1(void);
 
