@@ -93,7 +93,17 @@ static void b_release(void *ctx, const char *instance, pid_t pid, uint64_t n)
     pthread_mutex_unlock(&reg.lock);
 }
 
-static const struct lease_ops bench_ops = {b_hello, b_grant, b_release};
+static int b_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted)
+{
+    (void)ctx, (void)instance;
+    pthread_mutex_lock(&reg.lock);
+    *ret_quota = BENCH_QUOTA;
+    *ret_granted = reg.sum;
+    pthread_mutex_unlock(&reg.lock);
+    return 0;
+}
+
+static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info};
 
 static uint64_t now_ns(void)
 {

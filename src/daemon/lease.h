@@ -12,6 +12,7 @@
  *     instance's sum if it fits;
  *   - a GRANT calls ops->grant, which adds the bytes to the instance's sum if it stays within
  *     the quota;
+ *   - an INFO calls ops->info for the instance's quota and sum now;
  *   - a RELEASE, a closed connection (exit, crash, kill -9 of the process, a protocol error)
  *     and lease_server_stop() call ops->release for what the connection gives back.
  *
@@ -61,6 +62,12 @@ struct lease_ops {
      * them from the sum. Cannot fail: an instance destroyed meanwhile is a no-op.
      */
     void (*release)(void *ctx, const char *instance, pid_t pid, uint64_t bytes);
+    /*
+     * INFO (protocol version 2): the instance's quota now and the sum of what is granted to
+     * all its connections. Returns 0; -ENOENT when the instance no longer exists. Changes
+     * nothing.
+     */
+    int (*info)(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted);
 };
 
 /* Defaults of struct lease_options; a field left 0 takes its default. */

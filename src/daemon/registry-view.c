@@ -292,3 +292,18 @@ void registry_lease_release(struct registry *reg, const char *instance, uint64_t
         in->leased -= bytes < in->leased ? bytes : in->leased;
     pthread_mutex_unlock(&reg->lock);
 }
+
+int registry_lease_info(struct registry *reg, const char *instance, uint64_t *ret_quota,
+                        uint64_t *ret_granted)
+{
+    struct reg_instance *in;
+    int r = -ENOENT;
+    pthread_mutex_lock(&reg->lock);
+    if ((in = reg_find(reg, instance))) {
+        *ret_quota = in->rec.quota_bytes;
+        *ret_granted = in->leased;
+        r = 0;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return r;
+}

@@ -138,5 +138,8 @@ int registry_lease_hello(struct registry *reg, pid_t pid, uid_t uid, uint64_t he
 int registry_lease_grant(struct registry *reg, const char *instance, uint64_t bytes,
                          uint64_t *ret_free);
 void registry_lease_release(struct registry *reg, const char *instance, uint64_t bytes);
+/* info: the instance's quota now and the sum of its grants; -ENOENT when it is gone. */
+int registry_lease_info(struct registry *reg, const char *instance, uint64_t *ret_quota,
+                        uint64_t *ret_granted);
 
 #endif /* MIGD_REGISTRY_H */
