@@ -90,7 +90,7 @@ static int b_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t
     return lease_sums_info(sums, instance, ret_quota, ret_granted);
 }
 
-static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info};
+static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info, NULL};
 
 static uint64_t now_ns(void)
 {

@@ -91,7 +91,7 @@ static int b_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t
     return 0;
 }
 
-static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info};
+static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info, NULL};
 
 /* ---- set-up ---- */
 

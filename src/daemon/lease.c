@@ -91,8 +91,9 @@ struct lease_server {
     unsigned nconns;    /* open connections */
     unsigned pending;   /* open connections that have not said HELLO */
     bool grace;
-    uint64_t grace_until_ms, next_sweep_ms;
-    atomic_bool stop, end_grace;
+    bool grace_check; /* a HELLO was accepted: ask ops->grace_over at the next housekeeping */
+    uint64_t grace_until_ms, next_sweep_ms, next_grace_check_ms;
+    atomic_bool stop, end_grace, in_grace;
     _Atomic uint64_t accepted, dropped, refused, requests, errors;
 };
 
@@ -330,6 +331,7 @@ static void do_hello(struct lease_server *s, struct conn *c, struct mk__lease_cu
     c->version = (uint8_t)ver;
     c->held = held;
     s->pending--;
+    s->grace_check = s->grace;
     reply_hello(c, &lim);
 }
 
@@ -580,8 +582,16 @@ static void accept_burst(struct lease_server *s)
 static void housekeeping(struct lease_server *s)
 {
     uint64_t now = now_ms();
+    if (s->grace && !atomic_load(&s->end_grace) && s->ops->grace_over &&
+        (s->grace_check || now >= s->next_grace_check_ms)) {
+        s->grace_check = false;
+        s->next_grace_check_ms = now + SWEEP_MS;
+        if (s->ops->grace_over(s->ctx))
+            atomic_store(&s->end_grace, true);
+    }
     if (s->grace && (atomic_load(&s->end_grace) || now >= s->grace_until_ms)) {
         s->grace = false;
+        atomic_store(&s->in_grace, false);
         for (unsigned i = 0; i < s->used; i++) {
             struct conn *c = &s->conns[i];
             if (c->fd >= 0 && c->paused) {
@@ -785,7 +795,9 @@ int lease_server_start(const char *socket_path, const struct lease_ops *ops, voi
         goto fail;
     }
     s->grace = s->opt.grace_ms > 0;
+    atomic_store(&s->in_grace, s->grace);
     s->grace_until_ms = now_ms() + s->opt.grace_ms;
+    s->grace_check = s->grace; /* perhaps every survivor is gone already */
     if ((r = pthread_create(&s->thread, NULL, server_main, s)) != 0) {
         r = mk_error_set(err, -r, "cannot start the lease server thread: %s", strerror(r));
         goto fail;
@@ -831,4 +843,5 @@ void lease_server_stats(struct lease_server *s, struct lease_stats *ret)
     ret->requests = atomic_load_explicit(&s->requests, memory_order_relaxed);
     ret->errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
     ret->conns = ret->accepted - atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    ret->grace = atomic_load_explicit(&s->in_grace, memory_order_relaxed);
 }

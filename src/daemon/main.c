@@ -402,7 +402,16 @@ static int op_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_
     return registry_lease_info(ctx, instance, ret_quota, ret_granted);
 }
 
-static const struct lease_ops lease_ops = {op_hello, op_grant, op_release, op_info};
+/* Every survivor of the restart has re-registered or died: the grace has nothing to wait for. */
+static bool op_grace_over(void *ctx)
+{
+    if (registry_survivors_pending(ctx) > 0)
+        return false;
+    log_msg(LOG_INFO, "lease: re-registration grace over: every surviving process is back");
+    return true;
+}
+
+static const struct lease_ops lease_ops = {op_hello, op_grant, op_release, op_info, op_grace_over};
 
 struct leases {
     struct lease_server *server;

@@ -45,6 +45,10 @@ struct registry {
     size_t ninst, cap_inst;
     struct store_process *procs; /* registered processes, unordered */
     size_t nprocs, cap_procs;
+    /* Registered processes that survived the last restart and have not said HELLO on the
+     * lease socket since (registry_survivors_pending), unordered; allocated at open. */
+    struct store_process *survivors;
+    size_t nsurvivors;
 };
 
 /* Lookups; the caller holds reg->lock. */

@@ -234,6 +234,21 @@ static int membership(struct registry *reg, pid_t pid, char uuid[MK_UUID_LEN])
     return -ENOENT;
 }
 
+/* A survivor of the restart said HELLO: it is no longer waited for. Matching the start time
+ * keeps a recycled pid from counting for the process that had it. reg->lock held. */
+static void survivor_back(struct registry *reg, pid_t pid)
+{
+    struct proc_info info;
+    for (size_t i = 0; i < reg->nsurvivors; i++) {
+        if (reg->survivors[i].pid != pid)
+            continue;
+        if (proc_info_read(reg->proc_root, pid, &info) == 0 &&
+            info.start_time == reg->survivors[i].start_time)
+            reg->survivors[i] = reg->survivors[--reg->nsurvivors];
+        return;
+    }
+}
+
 /*
  * The HELLO of pid: its instance's limits from the registry (under reg->lock), and held added
  * to the instance's lease total (under the sums' lock, taken inside: the lock order).
@@ -264,9 +279,26 @@ int registry_lease_hello(struct registry *reg, pid_t pid, uid_t uid, uint64_t he
         ret->quota_bytes = in->rec.quota_bytes;
         ret->sms = in->rec.sms;
         lease_sums_info(reg->sums, uuid, &quota, &ret->leased_bytes);
+        survivor_back(reg, pid);
     }
     pthread_mutex_unlock(&reg->lock);
     return r;
+}
+
+size_t registry_survivors_pending(struct registry *reg)
+{
+    size_t n;
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->nsurvivors;) {
+        const struct store_process *p = &reg->survivors[i];
+        if (proc_alive(reg->proc_root, p->pid, p->start_time))
+            i++;
+        else
+            reg->survivors[i] = reg->survivors[--reg->nsurvivors];
+    }
+    n = reg->nsurvivors;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
 }
 
 /* GRANT, RELEASE and INFO take only the sums' lock: never the registry's, which a commit may

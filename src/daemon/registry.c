@@ -842,6 +842,15 @@ int registry_open(const struct registry_config *cfg, struct registry **ret, stru
         goto fail;
     mk__free(rs);
     prune_dead(reg, &who); /* reconcile: processes that are gone release their membership */
+    if (reg->nprocs > 0) {
+        if (!(reg->survivors = mk__malloc(reg->nprocs * sizeof(*reg->survivors)))) {
+            r = mk_error_set(err, -ENOMEM, "out of memory");
+            registry_close(reg);
+            return r;
+        }
+        memcpy(reg->survivors, reg->procs, reg->nprocs * sizeof(*reg->procs));
+        reg->nsurvivors = reg->nprocs;
+    }
     *ret = reg;
     return 0;
 fail:
@@ -861,6 +870,7 @@ void registry_close(struct registry *reg)
     mk__free(reg->procs);
     mk__free(reg->gpus);
     lease_sums_free(reg->sums);
+    mk__free(reg->survivors);
     pthread_mutex_destroy(&reg->lock);
     mk__free(reg);
 }

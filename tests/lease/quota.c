@@ -190,9 +190,16 @@ static int tq_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_
     return 0;
 }
 
+static bool tq_grace_over(void *ctx)
+{
+    struct tq *q = ctx;
+    return atomic_load(&q->track_survivors) && atomic_load(&q->survivors) == 0;
+}
+
 const struct lease_ops tq_ops = {
     .hello = tq_hello,
     .grant = tq_grant,
     .release = tq_release,
     .info = tq_info,
+    .grace_over = tq_grace_over,
 };

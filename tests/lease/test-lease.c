@@ -807,6 +807,45 @@ static void child(void)
 
 /* A forked child starts with no lease and registers on its own; the parent's connection and
  * lease are untouched. */
+static bool in_grace(void)
+{
+    struct lease_stats st;
+    lease_server_stats(fx.srv, &st);
+    return st.grace;
+}
+
+/* The grace ends as soon as ops->grace_over says nobody is left to wait for: checked after a
+ * HELLO (the last survivor coming back) and periodically (a survivor dying). Judged by the
+ * server's state, not by time. */
+static void test_grace_over(void **state)
+{
+    struct lease_options o = {.grace_ms = 60000};
+    int fd;
+    (void)state;
+    stop();
+    atomic_store(&fx.q.track_survivors, true);
+    atomic_store(&fx.q.survivors, 2);
+    start(&o);
+    assert_true(in_grace());
+    fd = raw_open(fx.path);
+    exchange(fd, "HELLO 2 held=1048576\n", "OK 2 held=1048576 ");
+    assert_true(raw_send(fd, "GRANT 1\n")); /* waits: one survivor is still out */
+    test_sleep_us(200000);
+    assert_true(in_grace());
+    atomic_store(&fx.q.survivors, 0);          /* the last one came back or died */
+    exchange(fd, "PING\n", "OK held=1048577"); /* the GRANT was answered first */
+    assert_false(in_grace());
+    close(fd);
+    stop();
+    /* Nobody to wait for at the start: no grace at all in effect. */
+    start(&o);
+    assert_true(WAIT_UNTIL(!in_grace()));
+    stop();
+    atomic_store(&fx.q.track_survivors, false);
+    start(NULL);
+    assert_true(WAIT_UNTIL(sum() == 0));
+}
+
 static void test_fork(void **state)
 {
     struct mk_error err = {0};
@@ -908,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conn_limit_per_uid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hello_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grace_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sanitize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
