@@ -6,10 +6,11 @@
  *     lease-bench [-t THREADS[,THREADS...]] [-d SECONDS] [-b BYTES]
  *
  * The server is the real one (src/daemon/lease.c) on its own thread in this process, behind
- * callbacks shaped like migd's registry: one mutex around an instance's sum, as the registry
- * takes its mutex for every grant and release. Clients run in the same process as threads;
- * on the wire and in the kernel that is the same as separate processes (one connection each,
- * SO_PEERCRED gives the same pid to all, which the bench's registry ignores).
+ * migd's own grant path: its callbacks call the lease totals of src/daemon/lease-sums.c, as
+ * migd's registry does for GRANT, RELEASE and INFO (one small mutex, never the registry's). Clients
+ * run in the same process as threads; on the wire and in the kernel that is the same as separate
+ * processes (one connection each, SO_PEERCRED gives the same pid to all, which the bench's registry
+ * ignores).
  *
  * Reported per thread count: requests per second (a GRANT or a RELEASE, each one round
  * trip), grant+release pairs per second, and the latency of single requests and of pairs
@@ -27,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/lease-sums.h"
 #include "daemon/lease.h"
 #include "migkit/lease.h"
 
@@ -52,10 +54,10 @@ struct worker {
     uint64_t errors;
 };
 
-static struct {
-    pthread_mutex_t lock; /* the registry mutex */
-    uint64_t sum;
-} reg = {PTHREAD_MUTEX_INITIALIZER, 0};
+/* migd's lease totals (src/daemon/lease-sums.c): the bench's callbacks are migd's grant path. */
+static struct lease_sums *sums;
+
+#define BENCH_INSTANCE "MIG-bench"
 
 static atomic_int go, stop;
 static uint64_t bytes = BYTES_DEFAULT;
@@ -63,7 +65,7 @@ static uint64_t bytes = BYTES_DEFAULT;
 static int b_hello(void *ctx, pid_t pid, uid_t uid, uint64_t held, struct lease_limits *out)
 {
     (void)ctx, (void)pid, (void)uid, (void)held;
-    snprintf(out->instance, sizeof(out->instance), "MIG-bench");
+    snprintf(out->instance, sizeof(out->instance), BENCH_INSTANCE);
     snprintf(out->name, sizeof(out->name), "bench MIG custom");
     out->quota_bytes = BENCH_QUOTA;
     out->sms = 1;
@@ -72,28 +74,23 @@ static int b_hello(void *ctx, pid_t pid, uid_t uid, uint64_t held, struct lease_
 
 static int b_grant(void *ctx, const char *instance, pid_t pid, uint64_t n, uint64_t *ret_free)
 {
-    int r = 0;
-    (void)ctx, (void)instance, (void)pid;
-    pthread_mutex_lock(&reg.lock);
-    if (reg.sum + n > BENCH_QUOTA) {
-        *ret_free = BENCH_QUOTA - reg.sum;
-        r = -ENOSPC;
-    } else {
-        reg.sum += n;
-    }
-    pthread_mutex_unlock(&reg.lock);
-    return r;
+    (void)ctx, (void)pid;
+    return lease_sums_grant(sums, instance, n, ret_free);
 }
 
 static void b_release(void *ctx, const char *instance, pid_t pid, uint64_t n)
 {
-    (void)ctx, (void)instance, (void)pid;
-    pthread_mutex_lock(&reg.lock);
-    reg.sum -= n;
-    pthread_mutex_unlock(&reg.lock);
+    (void)ctx, (void)pid;
+    lease_sums_release(sums, instance, n);
 }
 
-static const struct lease_ops bench_ops = {b_hello, b_grant, b_release};
+static int b_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted)
+{
+    (void)ctx;
+    return lease_sums_info(sums, instance, ret_quota, ret_granted);
+}
+
+static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info, NULL};
 
 static uint64_t now_ns(void)
 {
@@ -241,6 +238,10 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(path, sizeof(path), "%s/lease.sock", dir);
+    if (lease_sums_new(&sums) < 0 || lease_sums_add(sums, BENCH_INSTANCE, BENCH_QUOTA) < 0) {
+        fprintf(stderr, "lease-bench: out of memory\n");
+        return 1;
+    }
     if (lease_server_start(path, &bench_ops, NULL, NULL, &srv, &err) < 0) {
         fprintf(stderr, "lease-bench: %s\n", mk_strerror(&err));
         return 1;
@@ -255,6 +256,7 @@ int main(int argc, char **argv)
         r = n < 1 || n > THREADS_MAX ? -EINVAL : run(path, n, secs);
     }
     lease_server_stop(srv);
+    lease_sums_free(sums);
     rmdir(dir);
     return r < 0 ? 1 : 0;
 }

@@ -82,7 +82,16 @@ static void b_release(void *ctx, const char *instance, pid_t pid, uint64_t n)
     (void)ctx, (void)instance, (void)pid, (void)n;
 }
 
-static const struct lease_ops bench_ops = {b_hello, b_grant, b_release};
+/* Nothing is ever counted: the instance is always empty. */
+static int b_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted)
+{
+    (void)ctx, (void)instance;
+    *ret_quota = QUOTA;
+    *ret_granted = 0;
+    return 0;
+}
+
+static const struct lease_ops bench_ops = {b_hello, b_grant, b_release, b_info, NULL};
 
 /* ---- set-up ---- */
 

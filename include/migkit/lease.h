@@ -9,6 +9,7 @@
  *     GRANT 67108864         ->  OK held=67108864           or  NO free=... held=0
  *     RELEASE 67108864       ->  OK held=0
  *     PING                   ->  OK held=0
+ *     INFO (version 2)       ->  OK held=0 quota=... granted=...
  *     anything wrong         ->  ERR <code> <text>, and the server closes the connection
  *
  * The server takes the caller's identity from SO_PEERCRED, never from a message. Everything
@@ -33,9 +34,13 @@
  * Wire constants (docs/lease-protocol.md)
  * ------------------------------------------------------------------------------------------- */
 
-/* The protocol version this code speaks. A server answers a HELLO of any other version with
- * "ERR version" and closes; a client checks the version echoed in the HELLO reply. */
-#define MK_LEASE_VERSION 1
+/* The newest protocol version this code speaks, and the oldest. Version 2 adds INFO; the
+ * server speaks both and answers each connection in the version its HELLO named, so a
+ * version-1 client is served as before. A HELLO of a version outside [MIN, VERSION] gets
+ * "ERR version" and is closed; a client checks the version echoed in the HELLO reply, and
+ * the client library falls back to version 1 with a server that speaks only that. */
+#define MK_LEASE_VERSION     2
+#define MK_LEASE_VERSION_MIN 1
 
 /* Name of the socket in the run directory, and the run directory when neither the caller nor
  * the environment (MIGKIT_RUN_DIR) says otherwise. */
@@ -74,6 +79,14 @@ struct mk_lease_limits {
     uint32_t sms;                         /* SMs the instance may use */
     uint64_t chunk_bytes;                 /* granularity migd suggests for GRANT */
     uint64_t held;                        /* what migd recorded for this connection */
+    uint32_t version;                     /* the protocol version the connection speaks */
+};
+
+/* What INFO says about the caller's instance now (version 2). */
+struct mk_lease_info {
+    uint64_t quota_bytes; /* the instance's quota now: a resize shows at once */
+    uint64_t granted;     /* granted to the whole instance, every process included */
+    uint64_t held;        /* granted to this connection (the process, for the shim) */
 };
 
 /* How long a client waits for one reply (and for a blocked send) when the caller does not say:
@@ -142,6 +155,14 @@ int mk_lease_release(struct mk_lease_client *c, uint64_t bytes, struct mk_error 
  * It equals mk_lease_held() unless something is wrong; the tests check exactly that.
  */
 int mk_lease_ping(struct mk_lease_client *c, uint64_t *ret_server_held, struct mk_error *err);
+
+/*
+ * Asks migd for the instance's quota and what is granted now (INFO, protocol version 2),
+ * connecting and re-registering first if needed. Returns 0 and *ret; -EPROTONOSUPPORT when
+ * the server speaks only version 1 (the caller must do without, e.g. with a probing GRANT);
+ * or the errors of mk_lease_connect.
+ */
+int mk_lease_info(struct mk_lease_client *c, struct mk_lease_info *ret, struct mk_error *err);
 
 /* What the client holds: the sum of its grants minus its releases. */
 uint64_t mk_lease_held(struct mk_lease_client *c);

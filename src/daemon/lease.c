@@ -64,6 +64,7 @@ struct conn {
     bool hello;           /* HELLO accepted: instance and held are valid */
     bool paused;          /* a GRANT waits for the end of the grace period */
     bool closing;         /* an ERR was queued: one write attempt, then drop */
+    uint8_t version;      /* protocol version of its HELLO (MK_LEASE_VERSION_MIN..) */
     uint32_t events;      /* epoll interest registered now */
     uint64_t held;        /* granted minus released through this connection */
     uint64_t deadline_ms; /* HELLO deadline (monotonic), while !hello */
@@ -90,8 +91,9 @@ struct lease_server {
     unsigned nconns;    /* open connections */
     unsigned pending;   /* open connections that have not said HELLO */
     bool grace;
-    uint64_t grace_until_ms, next_sweep_ms;
-    atomic_bool stop, end_grace;
+    bool grace_check; /* a HELLO was accepted: ask ops->grace_over at the next housekeeping */
+    uint64_t grace_until_ms, next_sweep_ms, next_grace_check_ms;
+    atomic_bool stop, end_grace, in_grace;
     _Atomic uint64_t accepted, dropped, refused, requests, errors;
 };
 
@@ -263,14 +265,17 @@ static void reply_held(struct conn *c, bool denied, uint64_t avail)
     reply(c, &l);
 }
 
-/* Appends the HELLO reply: "OK 1 held=H quota=Q sms=S chunk=C instance=I name=N". */
+/* Appends the HELLO reply: "OK <version> held=H quota=Q sms=S chunk=C instance=I name=N",
+ * the same in versions 1 and 2 but for the version echoed. */
 static void reply_hello(struct conn *c, const struct lease_limits *lim)
 {
     char buf[MK_LEASE_REPLY_MAX], name[MK_LEASE_NAME_MAX];
     struct mk__lease_line l;
     sanitize(name, lim->name, sizeof(name), true);
     mk__lease_line_init(&l, buf, sizeof(buf));
-    mk__lease_line_put(&l, "OK 1 held=");
+    mk__lease_line_put(&l, "OK ");
+    mk__lease_line_put_u64(&l, c->version);
+    mk__lease_line_put(&l, " held=");
     mk__lease_line_put_u64(&l, c->held);
     mk__lease_line_put(&l, " quota=");
     mk__lease_line_put_u64(&l, lim->quota_bytes);
@@ -300,9 +305,9 @@ static void do_hello(struct lease_server *s, struct conn *c, struct mk__lease_cu
         return conn_error(s, c, "order", "HELLO was already said on this connection");
     if (mk__lease_next(cur, &t) != 1 || mk__lease_parse_u64(t, &ver) < 0)
         return conn_error(s, c, "syntax", "expected HELLO <version> held=<bytes>");
-    if (ver != MK_LEASE_VERSION)
-        return conn_error(s, c, "version", "this migd speaks lease protocol version %d",
-                          MK_LEASE_VERSION);
+    if (ver < MK_LEASE_VERSION_MIN || ver > MK_LEASE_VERSION)
+        return conn_error(s, c, "version", "this migd speaks lease protocol versions %d to %d",
+                          MK_LEASE_VERSION_MIN, MK_LEASE_VERSION);
     if (mk__lease_next(cur, &t) != 1 || !mk__lease_tok_key(t, "held", &v) ||
         mk__lease_parse_u64(v, &held) < 0 || mk__lease_next(cur, &t) != 0)
         return conn_error(s, c, "syntax", "expected HELLO <version> held=<bytes>");
@@ -323,9 +328,36 @@ static void do_hello(struct lease_server *s, struct conn *c, struct mk__lease_cu
         return conn_error(s, c, "internal", "registration gave no instance");
     sanitize(c->instance, lim.instance, sizeof(c->instance), false);
     c->hello = true;
+    c->version = (uint8_t)ver;
     c->held = held;
     s->pending--;
+    s->grace_check = s->grace;
     reply_hello(c, &lim);
+}
+
+/* "INFO" (version 2): "OK held=H quota=Q granted=G", the instance's quota and sum now. */
+static void do_info(struct lease_server *s, struct conn *c, struct mk__lease_cursor *cur)
+{
+    char buf[MK_LEASE_REPLY_MAX];
+    struct mk__lease_line l;
+    struct mk__lease_tok extra;
+    uint64_t quota = 0, granted = 0;
+    int r;
+    if (mk__lease_next(cur, &extra) != 0)
+        return conn_error(s, c, "syntax", "INFO takes no argument");
+    if ((r = s->ops->info(s->ctx, c->instance, &quota, &granted)) == -ENOENT)
+        return conn_error(s, c, "gone", "instance %s no longer exists", c->instance);
+    if (r < 0)
+        return conn_error(s, c, "internal", "info failed (%s)", strerror(-r));
+    mk__lease_line_init(&l, buf, sizeof(buf));
+    mk__lease_line_put(&l, "OK held=");
+    mk__lease_line_put_u64(&l, c->held);
+    mk__lease_line_put(&l, " quota=");
+    mk__lease_line_put_u64(&l, quota);
+    mk__lease_line_put(&l, " granted=");
+    mk__lease_line_put_u64(&l, granted);
+    mk__lease_line_put(&l, "\n");
+    reply(c, &l);
 }
 
 static void do_grant(struct lease_server *s, struct conn *c, struct mk__lease_cursor *cur)
@@ -373,11 +405,15 @@ static void handle_line(struct lease_server *s, struct conn *c, const char *line
         return conn_error(s, c, "syntax", "a request is a line of printable ASCII words");
     if (mk__lease_tok_is(verb, "HELLO"))
         return do_hello(s, c, &cur);
+    /* INFO is a version-2 request: on a version-1 connection it is unknown, as it was. */
     if (!mk__lease_tok_is(verb, "GRANT") && !mk__lease_tok_is(verb, "RELEASE") &&
-        !mk__lease_tok_is(verb, "PING"))
+        !mk__lease_tok_is(verb, "PING") &&
+        !(mk__lease_tok_is(verb, "INFO") && (!c->hello || c->version >= 2)))
         return conn_error(s, c, "syntax", "unknown request %.*s", (int)verb.n, verb.p);
     if (!c->hello)
         return conn_error(s, c, "order", "HELLO must come first");
+    if (verb.p[0] == 'I')
+        return do_info(s, c, &cur);
     if (verb.p[0] == 'G')
         return do_grant(s, c, &cur);
     if (verb.p[0] == 'R')
@@ -546,8 +582,16 @@ static void accept_burst(struct lease_server *s)
 static void housekeeping(struct lease_server *s)
 {
     uint64_t now = now_ms();
+    if (s->grace && !atomic_load(&s->end_grace) && s->ops->grace_over &&
+        (s->grace_check || now >= s->next_grace_check_ms)) {
+        s->grace_check = false;
+        s->next_grace_check_ms = now + SWEEP_MS;
+        if (s->ops->grace_over(s->ctx))
+            atomic_store(&s->end_grace, true);
+    }
     if (s->grace && (atomic_load(&s->end_grace) || now >= s->grace_until_ms)) {
         s->grace = false;
+        atomic_store(&s->in_grace, false);
         for (unsigned i = 0; i < s->used; i++) {
             struct conn *c = &s->conns[i];
             if (c->fd >= 0 && c->paused) {
@@ -733,7 +777,8 @@ int lease_server_start(const char *socket_path, const struct lease_ops *ops, voi
 {
     struct lease_server *s = NULL;
     int r;
-    mk_assert_return(socket_path && ops && ops->hello && ops->grant && ops->release && ret,
+    mk_assert_return(socket_path && ops && ops->hello && ops->grant && ops->release && ops->info &&
+                         ret,
                      -EINVAL);
     if ((r = server_new(socket_path, opts, &s, err)) < 0)
         return r;
@@ -750,7 +795,9 @@ int lease_server_start(const char *socket_path, const struct lease_ops *ops, voi
         goto fail;
     }
     s->grace = s->opt.grace_ms > 0;
+    atomic_store(&s->in_grace, s->grace);
     s->grace_until_ms = now_ms() + s->opt.grace_ms;
+    s->grace_check = s->grace; /* perhaps every survivor is gone already */
     if ((r = pthread_create(&s->thread, NULL, server_main, s)) != 0) {
         r = mk_error_set(err, -r, "cannot start the lease server thread: %s", strerror(r));
         goto fail;
@@ -796,4 +843,5 @@ void lease_server_stats(struct lease_server *s, struct lease_stats *ret)
     ret->requests = atomic_load_explicit(&s->requests, memory_order_relaxed);
     ret->errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
     ret->conns = ret->accepted - atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    ret->grace = atomic_load_explicit(&s->in_grace, memory_order_relaxed);
 }

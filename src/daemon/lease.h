@@ -12,6 +12,7 @@
  *     instance's sum if it fits;
  *   - a GRANT calls ops->grant, which adds the bytes to the instance's sum if it stays within
  *     the quota;
+ *   - an INFO calls ops->info for the instance's quota and sum now;
  *   - a RELEASE, a closed connection (exit, crash, kill -9 of the process, a protocol error)
  *     and lease_server_stop() call ops->release for what the connection gives back.
  *
@@ -61,6 +62,19 @@ struct lease_ops {
      * them from the sum. Cannot fail: an instance destroyed meanwhile is a no-op.
      */
     void (*release)(void *ctx, const char *instance, pid_t pid, uint64_t bytes);
+    /*
+     * INFO (protocol version 2): the instance's quota now and the sum of what is granted to
+     * all its connections. Returns 0; -ENOENT when the instance no longer exists. Changes
+     * nothing.
+     */
+    int (*info)(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted);
+    /*
+     * Optional (may be NULL). During the re-registration grace: true when nobody is left to
+     * wait for (every process that survived the restart has said HELLO again or is dead), and
+     * the grace ends at once. Called after each accepted HELLO and every SWEEP interval
+     * (100 ms) while the grace runs; never after it ended.
+     */
+    bool (*grace_over)(void *ctx);
 };
 
 /* Defaults of struct lease_options; a field left 0 takes its default. */
@@ -90,7 +104,8 @@ struct lease_options {
      * input paused) while HELLOs, RELEASEs and PINGs are served. It lets every process that
      * survived the restart re-register what it holds before anyone can take that memory, so
      * re-registration never fails for lack of room. migd sets it when processes survived
-     * reconciliation and ends it once all of them have said HELLO again. Must stay below the
+     * reconciliation; ops->grace_over ends it once all of them have said HELLO again or
+     * died. Must stay below the
      * clients' reply timeout (MK_LEASE_TIMEOUT_MS_DEFAULT).
      */
     unsigned grace_ms;
@@ -130,6 +145,7 @@ struct lease_stats {
     uint64_t refused;  /* connections refused at accept (limits) */
     uint64_t requests; /* request lines handled */
     uint64_t errors;   /* ERR replies sent */
+    bool grace;        /* the re-registration grace is running */
 };
 void lease_server_stats(struct lease_server *s, struct lease_stats *ret);
 

@@ -356,7 +356,7 @@ static void notify_ready(void)
 
 /*
  * LEASE WIRING. The lease server (src/daemon/lease.{h,c}, target migkit-lease) knows nothing
- * of instances: it calls these three operations, which are the registry's. CMake defines
+ * of instances: it calls these operations, which are the registry's. CMake defines
  * MIGD_HAVE_LEASE when that target exists; without it migd serves the HTTP API only and says
  * so in its log.
  */
@@ -397,7 +397,21 @@ static void op_release(void *ctx, const char *instance, pid_t pid, uint64_t byte
     registry_lease_release(ctx, instance, bytes);
 }
 
-static const struct lease_ops lease_ops = {op_hello, op_grant, op_release};
+static int op_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted)
+{
+    return registry_lease_info(ctx, instance, ret_quota, ret_granted);
+}
+
+/* Every survivor of the restart has re-registered or died: the grace has nothing to wait for. */
+static bool op_grace_over(void *ctx)
+{
+    if (registry_survivors_pending(ctx) > 0)
+        return false;
+    log_msg(LOG_INFO, "lease: re-registration grace over: every surviving process is back");
+    return true;
+}
+
+static const struct lease_ops lease_ops = {op_hello, op_grant, op_release, op_info, op_grace_over};
 
 struct leases {
     struct lease_server *server;

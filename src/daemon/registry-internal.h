@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "lease-sums.h"
 #include "migkit/geometry.h"
 #include "registry.h"
 
@@ -20,15 +21,21 @@ struct reg_gpu {
 };
 
 struct reg_instance {
-    struct store_instance rec;
-    uint64_t leased; /* sum of lease grants of its processes (not persisted: leases die with
-                        their connections) */
+    struct store_instance rec; /* its lease total is in reg->sums, under the UUID */
     int ngrants;
     uid_t grants[REGISTRY_MAX_GRANTS]; /* sorted ascending */
 };
 
+/*
+ * Locks. reg->lock guards everything below but sums, and is held across store commits.
+ * reg->sums has its own lock (lease-sums.h) so that GRANT, RELEASE and INFO never wait for a
+ * commit. Lock order: reg->lock, then the sums' lock. A change of quota or of the instance
+ * list updates the sums around its commit so that grants are always checked against the
+ * smaller of the old and the new quota (registry.c: resize_locked, destroy_locked).
+ */
 struct registry {
     pthread_mutex_t lock;
+    struct lease_sums *sums;
     struct store *store;
     const struct mk_catalog *cat;
     char proc_root[64];
@@ -38,6 +45,10 @@ struct registry {
     size_t ninst, cap_inst;
     struct store_process *procs; /* registered processes, unordered */
     size_t nprocs, cap_procs;
+    /* Registered processes that survived the last restart and have not said HELLO on the
+     * lease socket since (registry_survivors_pending), unordered; allocated at open. */
+    struct store_process *survivors;
+    size_t nsurvivors;
 };
 
 /* Lookups; the caller holds reg->lock. */

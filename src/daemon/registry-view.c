@@ -64,11 +64,14 @@ static bool put_profile(json_t *o, const struct reg_gpu *g, const struct reg_ins
 json_t *reg_instance_json(struct registry *reg, const struct reg_instance *in)
 {
     const struct reg_gpu *g = &reg->gpus[in->rec.gpu];
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:i, s:I, s:I}", "uuid", in->rec.uuid,
-                          "name", in->rec.name, "gpu", in->rec.gpu, "gpu_uuid", g->rec.uuid, "kind",
-                          kind_name(in->rec.kind), "quota_bytes", (json_int_t)in->rec.quota_bytes,
-                          "sms", in->rec.sms, "leased_bytes", (json_int_t)in->leased, "created_at",
-                          (json_int_t)in->rec.created_at);
+    uint64_t quota, leased = 0;
+    json_t *o;
+    lease_sums_info(reg->sums, in->rec.uuid, &quota, &leased);
+    o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:i, s:I, s:I}", "uuid", in->rec.uuid, "name",
+                  in->rec.name, "gpu", in->rec.gpu, "gpu_uuid", g->rec.uuid, "kind",
+                  kind_name(in->rec.kind), "quota_bytes", (json_int_t)in->rec.quota_bytes, "sms",
+                  in->rec.sms, "leased_bytes", (json_int_t)leased, "created_at",
+                  (json_int_t)in->rec.created_at);
     if (!o)
         return NULL;
     if ((in->rec.kind == STORE_KIND_PROFILE && !put_profile(o, g, in)) ||
@@ -231,11 +234,31 @@ static int membership(struct registry *reg, pid_t pid, char uuid[MK_UUID_LEN])
     return -ENOENT;
 }
 
+/* A survivor of the restart said HELLO: it is no longer waited for. Matching the start time
+ * keeps a recycled pid from counting for the process that had it. reg->lock held. */
+static void survivor_back(struct registry *reg, pid_t pid)
+{
+    struct proc_info info;
+    for (size_t i = 0; i < reg->nsurvivors; i++) {
+        if (reg->survivors[i].pid != pid)
+            continue;
+        if (proc_info_read(reg->proc_root, pid, &info) == 0 &&
+            info.start_time == reg->survivors[i].start_time)
+            reg->survivors[i] = reg->survivors[--reg->nsurvivors];
+        return;
+    }
+}
+
+/*
+ * The HELLO of pid: its instance's limits from the registry (under reg->lock), and held added
+ * to the instance's lease total (under the sums' lock, taken inside: the lock order).
+ */
 int registry_lease_hello(struct registry *reg, pid_t pid, uid_t uid, uint64_t held,
                          struct registry_limits *ret)
 {
     char uuid[MK_UUID_LEN];
     struct reg_instance *in;
+    uint64_t ignored_free;
     int r;
     (void)uid; /* authorization happened when the process (or its ancestor) was registered */
     if ((r = membership(reg, pid, uuid)) < 0)
@@ -243,11 +266,11 @@ int registry_lease_hello(struct registry *reg, pid_t pid, uid_t uid, uint64_t he
     pthread_mutex_lock(&reg->lock);
     if (!(in = reg_find(reg, uuid)))
         r = -ENOENT; /* destroyed between the lookup and now */
-    else if (held > in->rec.quota_bytes - in->leased)
+    else if (held > 0 && lease_sums_grant(reg->sums, uuid, held, &ignored_free) < 0)
         r = -ENOSPC;
     else {
         const struct reg_gpu *g = &reg->gpus[in->rec.gpu];
-        in->leased += held;
+        uint64_t quota;
         memset(ret, 0, sizeof(*ret));
         memcpy(ret->instance, in->rec.uuid, sizeof(ret->instance));
         memcpy(ret->name, in->rec.name, sizeof(ret->name));
@@ -255,40 +278,44 @@ int registry_lease_hello(struct registry *reg, pid_t pid, uid_t uid, uint64_t he
         ret->gpu = in->rec.gpu;
         ret->quota_bytes = in->rec.quota_bytes;
         ret->sms = in->rec.sms;
-        ret->leased_bytes = in->leased;
+        lease_sums_info(reg->sums, uuid, &quota, &ret->leased_bytes);
+        survivor_back(reg, pid);
     }
     pthread_mutex_unlock(&reg->lock);
     return r;
 }
 
+size_t registry_survivors_pending(struct registry *reg)
+{
+    size_t n;
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->nsurvivors;) {
+        const struct store_process *p = &reg->survivors[i];
+        if (proc_alive(reg->proc_root, p->pid, p->start_time))
+            i++;
+        else
+            reg->survivors[i] = reg->survivors[--reg->nsurvivors];
+    }
+    n = reg->nsurvivors;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
+/* GRANT, RELEASE and INFO take only the sums' lock: never the registry's, which a commit may
+ * hold for milliseconds. */
 int registry_lease_grant(struct registry *reg, const char *instance, uint64_t bytes,
                          uint64_t *ret_free)
 {
-    struct reg_instance *in;
-    int r = 0;
-    pthread_mutex_lock(&reg->lock);
-    if (!(in = reg_find(reg, instance))) {
-        r = -ENOENT;
-    } else {
-        /* quota >= leased always holds (resize refuses to shrink below it), so the
-         * subtraction cannot wrap, and comparing against it cannot overflow. */
-        uint64_t free_b = in->rec.quota_bytes - in->leased;
-        if (bytes > free_b)
-            r = -ENOSPC;
-        else
-            in->leased += bytes;
-        if (ret_free)
-            *ret_free = in->rec.quota_bytes - in->leased;
-    }
-    pthread_mutex_unlock(&reg->lock);
-    return r;
+    return lease_sums_grant(reg->sums, instance, bytes, ret_free);
 }
 
 void registry_lease_release(struct registry *reg, const char *instance, uint64_t bytes)
 {
-    struct reg_instance *in;
-    pthread_mutex_lock(&reg->lock);
-    if ((in = reg_find(reg, instance)))
-        in->leased -= bytes < in->leased ? bytes : in->leased;
-    pthread_mutex_unlock(&reg->lock);
+    lease_sums_release(reg->sums, instance, bytes);
+}
+
+int registry_lease_info(struct registry *reg, const char *instance, uint64_t *ret_quota,
+                        uint64_t *ret_granted)
+{
+    return lease_sums_info(reg->sums, instance, ret_quota, ret_granted);
 }

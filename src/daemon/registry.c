@@ -307,10 +307,15 @@ static int create_locked(struct registry *reg, const struct registry_who *who,
                                         : plan_custom(g, req, in, err);
     if (r == 0 && (r = mk_uuid_generate("MIG-", in->rec.uuid, sizeof(in->rec.uuid))) < 0)
         mk_error_set(err, r, "cannot generate a UUID: %s", strerror(-r));
-    if (r == 0)
-        r = persist_create(reg, who, in, err);
+    /* The lease entry exists before the commit (so nothing can fail after it), with quota 0
+     * until the instance is visible: no process can be in it yet anyway. */
+    if (r == 0 && (r = lease_sums_add(reg->sums, in->rec.uuid, 0)) < 0)
+        mk_error_set(err, r, "cannot add the instance's lease total: %s", strerror(-r));
+    else if (r == 0 && (r = persist_create(reg, who, in, err)) < 0)
+        lease_sums_remove(reg->sums, in->rec.uuid);
     if (r < 0)
         goto out;
+    lease_sums_set_quota(reg->sums, in->rec.uuid, in->rec.quota_bytes, NULL);
     if (geo)
         g->geo = *geo;
     attach_instance(reg, in);
@@ -337,18 +342,25 @@ int registry_instance_create(struct registry *reg, const struct registry_who *wh
 
 /* -EBUSY when the instance has leases or live processes: the hardware's rule for a GI with
  * processes on it ("In use by another client"). */
+/*
+ * Refuses to destroy an instance in use, and freezes an unused one: its lease quota drops to
+ * 0 in the same critical section of the sums' lock that saw nothing granted, so no GRANT can
+ * slip in between this check and the commit (grants take only that lock, not reg->lock). The
+ * caller restores the quota if the destroy then fails.
+ */
 static int check_unused(struct registry *reg, const struct registry_who *who,
                         const struct reg_instance *in, struct mk_error *err)
 {
     char b[64];
+    uint64_t granted = 0;
     size_t n;
-    if (in->leased > 0)
-        return mk_error_set(err, -EBUSY, "instance %s is in use: its processes hold %s",
-                            in->rec.uuid, fmt_bytes(b, sizeof(b), in->leased));
     prune_dead(reg, who);
     if ((n = live_processes(reg, in->rec.uuid)) > 0)
         return mk_error_set(err, -EBUSY, "instance %s is in use by %zu registered process%s",
                             in->rec.uuid, n, n == 1 ? "" : "es");
+    if (lease_sums_set_quota(reg->sums, in->rec.uuid, 0, &granted) < 0)
+        return mk_error_set(err, -EBUSY, "instance %s is in use: its processes hold %s",
+                            in->rec.uuid, fmt_bytes(b, sizeof(b), granted));
     return 0;
 }
 
@@ -366,15 +378,14 @@ static int destroy_locked(struct registry *reg, const struct registry_who *who, 
     g = &reg->gpus[in->rec.gpu];
     if (in->rec.kind == STORE_KIND_PROFILE) {
         if (!(geo = mk__malloc(sizeof(*geo))))
-            return mk_error_set(err, -ENOMEM, "out of memory");
-        *geo = g->geo;
-        if ((r = mk_gpu_gi_destroy(geo, in->rec.gi_id)) < 0) {
-            mk__free(geo);
-            return mk_error_set(err, r, "GPU instance %d of %s: %s", in->rec.gi_id, uuid,
-                                mk_status_text(r));
-        }
+            r = mk_error_set(err, -ENOMEM, "out of memory");
+        else
+            *geo = g->geo;
+        if (r == 0 && (r = mk_gpu_gi_destroy(geo, in->rec.gi_id)) < 0)
+            mk_error_set(err, r, "GPU instance %d of %s: %s", in->rec.gi_id, uuid,
+                         mk_status_text(r));
     }
-    if ((r = store_begin(reg->store, err)) == 0) {
+    if (r == 0 && (r = store_begin(reg->store, err)) == 0) {
         r = store_instance_delete(reg->store, uuid, err);
         if (r == 0)
             r = event(reg, who, "instance.destroy", uuid, err, "gpu=%d name=%s", in->rec.gpu,
@@ -384,7 +395,11 @@ static int destroy_locked(struct registry *reg, const struct registry_who *who, 
     if (r == 0) {
         if (geo)
             g->geo = *geo;
+        lease_sums_remove(reg->sums, uuid);
         detach_instance(reg, in);
+    } else {
+        /* Unfreeze: nothing was granted while the quota was 0, so this cannot fail. */
+        lease_sums_set_quota(reg->sums, uuid, in->rec.quota_bytes, NULL);
     }
     mk__free(geo);
     return r;
@@ -400,34 +415,50 @@ int registry_instance_destroy(struct registry *reg, const struct registry_who *w
     return r;
 }
 
-/* Growing needs free GPU memory; shrinking below what the processes hold now is refused
- * with both numbers. A profile instance keeps its placement and name: its quota is then no
- * longer the profile's memory, which the JSON view shows (quota_bytes vs the profile). */
+/*
+ * Growing needs free GPU memory; shrinking below what the processes hold now is refused with
+ * both numbers. A profile instance keeps its placement and name: its quota is then no longer
+ * the profile's memory, which the JSON view shows (quota_bytes vs the profile).
+ *
+ * Running processes see the new quota at once: grants are checked against the lease sums'
+ * quota. A shrink lowers it before the commit, in the critical section that checks what is
+ * granted (so no grant can slip in between the check and the change), and raises it back if
+ * the commit fails; a growth raises it after the commit. During the commit, grants are thus
+ * checked against the smaller of the two quotas: never against one the store does not hold.
+ */
 static int resize_locked(struct registry *reg, const struct registry_who *who, const char *uuid,
                          uint64_t quota, json_t **ret_json, struct mk_error *err)
 {
     struct reg_instance *in = reg_find(reg, uuid);
     char a[64], b[64];
+    uint64_t granted = 0, old;
     int r;
     if (!in)
         return mk_error_set(err, -ENOENT, "no instance %s", uuid);
+    old = in->rec.quota_bytes;
     if (quota < REGISTRY_MIN_QUOTA)
         return mk_error_set(err, -EINVAL, "quota_bytes must be at least %" PRIu64 " (64 MiB)",
                             REGISTRY_MIN_QUOTA);
-    if (quota < in->leased)
+    if (quota > old && (r = check_memory(&reg->gpus[in->rec.gpu], quota - old, err)) < 0)
+        return r;
+    if (quota < old && lease_sums_set_quota(reg->sums, uuid, quota, &granted) < 0)
         return mk_error_set(err, -EBUSY, "cannot shrink %s to %s: its processes hold %s now", uuid,
-                            fmt_bytes(a, sizeof(a), quota), fmt_bytes(b, sizeof(b), in->leased));
-    if (quota > in->rec.quota_bytes &&
-        (r = check_memory(&reg->gpus[in->rec.gpu], quota - in->rec.quota_bytes, err)) < 0)
+                            fmt_bytes(a, sizeof(a), quota), fmt_bytes(b, sizeof(b), granted));
+    if ((r = store_begin(reg->store, err)) == 0) {
+        r = store_instance_set_quota(reg->store, uuid, quota, err);
+        if (r == 0)
+            r = event(reg, who, "instance.resize", uuid, err,
+                      "quota_bytes=%" PRIu64 " (was %" PRIu64 ")", quota, old);
+        r = finish(reg, r, err);
+    }
+    /* Raising a lease quota never fails: what is granted fits under the lower one. */
+    if (r < 0) {
+        if (quota < old)
+            lease_sums_set_quota(reg->sums, uuid, old, NULL);
         return r;
-    if ((r = store_begin(reg->store, err)) < 0)
-        return r;
-    r = store_instance_set_quota(reg->store, uuid, quota, err);
-    if (r == 0)
-        r = event(reg, who, "instance.resize", uuid, err,
-                  "quota_bytes=%" PRIu64 " (was %" PRIu64 ")", quota, in->rec.quota_bytes);
-    if ((r = finish(reg, r, err)) < 0)
-        return r;
+    }
+    if (quota > old)
+        lease_sums_set_quota(reg->sums, uuid, quota, NULL);
     reg->gpus[in->rec.gpu].allocated += quota;
     reg->gpus[in->rec.gpu].allocated -= in->rec.quota_bytes;
     in->rec.quota_bytes = quota;
@@ -699,7 +730,8 @@ static int restore_instance(void *ctx, const struct store_instance *si, struct m
         if ((r = restore_profile(g, si, err)) < 0)
             return r;
     }
-    if (!(in = mk__calloc(1, sizeof(*in))) || grow_instances(reg) < 0) {
+    if (!(in = mk__calloc(1, sizeof(*in))) || grow_instances(reg) < 0 ||
+        lease_sums_add(reg->sums, si->uuid, si->quota_bytes) < 0) {
         mk__free(in);
         return mk_error_set(err, -ENOMEM, "out of memory restoring instances");
     }
@@ -800,12 +832,25 @@ int registry_open(const struct registry_config *cfg, struct registry **ret, stru
     snprintf(reg->proc_root, sizeof(reg->proc_root), "%s",
              cfg->proc_root ? cfg->proc_root : "/proc");
     rs->reg = reg;
+    if ((r = lease_sums_new(&reg->sums)) < 0) {
+        r = mk_error_set(err, r, "out of memory");
+        goto fail;
+    }
     if ((r = init_gpus(reg, cfg, err)) < 0 ||
         (r = store_open(cfg->db_path, &reg->store, err)) < 0 ||
         (r = store_load(reg->store, &ops, rs, err)) < 0 || (r = record_start(reg, err)) < 0)
         goto fail;
     mk__free(rs);
     prune_dead(reg, &who); /* reconcile: processes that are gone release their membership */
+    if (reg->nprocs > 0) {
+        if (!(reg->survivors = mk__malloc(reg->nprocs * sizeof(*reg->survivors)))) {
+            r = mk_error_set(err, -ENOMEM, "out of memory");
+            registry_close(reg);
+            return r;
+        }
+        memcpy(reg->survivors, reg->procs, reg->nprocs * sizeof(*reg->procs));
+        reg->nsurvivors = reg->nprocs;
+    }
     *ret = reg;
     return 0;
 fail:
@@ -824,6 +869,8 @@ void registry_close(struct registry *reg)
     mk__free(reg->inst);
     mk__free(reg->procs);
     mk__free(reg->gpus);
+    lease_sums_free(reg->sums);
+    mk__free(reg->survivors);
     pthread_mutex_destroy(&reg->lock);
     mk__free(reg);
 }

@@ -123,6 +123,15 @@ int registry_events_json(struct registry *reg, int64_t since, int limit, uid_t u
 /* Registered processes now (after start-up reconciliation: those that survived). */
 size_t registry_process_count(struct registry *reg);
 
+/*
+ * Survivors of the restart that have not re-registered: processes registered before migd
+ * started that are alive, and have not said HELLO on the lease socket since (a HELLO from the
+ * process itself, with the same start time, counts; one from a child does not). Those found
+ * dead are forgotten on the way. When it reaches 0, the lease server's re-registration grace
+ * has nothing left to wait for. Reads /proc once per survivor still waited for.
+ */
+size_t registry_survivors_pending(struct registry *reg);
+
 /* The lease server's operations (docs/lease-protocol.md).
  *
  * hello: finds the instance of pid (registered itself, or through its parent chain) and
@@ -138,5 +147,8 @@ int registry_lease_hello(struct registry *reg, pid_t pid, uid_t uid, uint64_t he
 int registry_lease_grant(struct registry *reg, const char *instance, uint64_t bytes,
                          uint64_t *ret_free);
 void registry_lease_release(struct registry *reg, const char *instance, uint64_t bytes);
+/* info: the instance's quota now and the sum of its grants; -ENOENT when it is gone. */
+int registry_lease_info(struct registry *reg, const char *instance, uint64_t *ret_quota,
+                        uint64_t *ret_granted);
 
 #endif /* MIGD_REGISTRY_H */

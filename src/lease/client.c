@@ -300,20 +300,21 @@ static unsigned limits_number(struct mk_lease_limits *l, struct mk__lease_tok t,
 #define LIMITS_ALL 0x1fu
 
 /*
- * Parses the fields of a HELLO reply after "OK": "1 held=H quota=Q sms=S chunk=C instance=I
+ * Parses the fields of a HELLO reply after "OK": "<version> held=H quota=Q sms=S chunk=C instance=I
  * name=N...", name last and running to the end of the line (it may hold spaces). Fields
  * before name come in any order, and unknown ones are skipped: a later revision of version 1
  * may add some (docs/lease-protocol.md, "Versioning").
  */
-static int parse_limits(struct reply *rp, struct mk_lease_limits *l)
+static int parse_limits(struct reply *rp, uint32_t version, struct mk_lease_limits *l)
 {
     struct mk__lease_tok t, key, v;
     uint64_t x, ver;
     unsigned seen = 0;
     if (mk__lease_next(&rp->args, &t) != 1 || mk__lease_parse_u64(t, &ver) < 0)
         return -EPROTO;
-    if (ver != MK_LEASE_VERSION)
+    if (ver != version)
         return -EPROTONOSUPPORT;
+    l->version = version;
     while (mk__lease_next(&rp->args, &t) == 1) {
         const char *eq = memchr(t.p, '=', t.n);
         if (!eq)
@@ -347,8 +348,9 @@ static int parse_held(struct reply *rp, uint64_t *ret)
     return 0;
 }
 
-/* Says HELLO on the freshly opened connection with what we hold; stores the limits. */
-static int hello(struct mk_lease_client *c, struct mk_error *err)
+/* Says HELLO in protocol version on the freshly opened connection with what we hold; stores
+ * the limits. */
+static int hello(struct mk_lease_client *c, uint32_t version, struct mk_error *err)
 {
     char buf[MK_LEASE_REQUEST_MAX];
     struct mk__lease_line l;
@@ -357,12 +359,14 @@ static int hello(struct mk_lease_client *c, struct mk_error *err)
     int r;
     memset(&lim, 0, sizeof(lim));
     mk__lease_line_init(&l, buf, sizeof(buf));
-    mk__lease_line_put(&l, "HELLO 1 held=");
+    mk__lease_line_put(&l, "HELLO ");
+    mk__lease_line_put_u64(&l, version);
+    mk__lease_line_put(&l, " held=");
     mk__lease_line_put_u64(&l, c->held);
     mk__lease_line_put(&l, "\n");
     if ((r = roundtrip(c, buf, l.len, &rp, err)) < 0)
         return r;
-    if (rp.kind != REPLY_OK || (r = parse_limits(&rp, &lim)) < 0 || lim.held != c->held) {
+    if (rp.kind != REPLY_OK || (r = parse_limits(&rp, version, &lim)) < 0 || lim.held != c->held) {
         conn_close(c);
         r = r == -EPROTONOSUPPORT ? r : -EPROTO;
         return mk_error_set(err, r, "migd sent a malformed HELLO reply");
@@ -374,16 +378,26 @@ static int hello(struct mk_lease_client *c, struct mk_error *err)
     return 0;
 }
 
-/* Connects and registers unless already connected. *ret_fresh tells whether it did. */
+/*
+ * Connects and registers unless already connected. *ret_fresh tells whether it did. Every new
+ * connection tries the newest version first and steps down when the server does not speak it
+ * (it answers "ERR version" and closes): a migd upgraded meanwhile is spoken to in its newest
+ * version again at the next reconnection. With an old migd that costs one round trip per
+ * reconnection, which happens once per migd restart.
+ */
 static int ensure(struct mk_lease_client *c, bool *ret_fresh, struct mk_error *err)
 {
     int r;
     *ret_fresh = c->fd < 0;
     if (c->fd >= 0)
         return 0;
-    if ((r = conn_open(c, err)) < 0)
-        return r;
-    return hello(c, err);
+    for (uint32_t v = MK_LEASE_VERSION;; v--) {
+        if ((r = conn_open(c, err)) < 0)
+            return r;
+        r = hello(c, v, err);
+        if (r != -EPROTONOSUPPORT || v == MK_LEASE_VERSION_MIN)
+            return r;
+    }
 }
 
 /*
@@ -532,6 +546,53 @@ int mk_lease_ping(struct mk_lease_client *c, uint64_t *ret_server_held, struct m
     }
     if (r == 0 && ret_server_held)
         *ret_server_held = held;
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+/* Parses "quota=Q granted=G" after the held of an INFO reply. */
+static int parse_info(struct reply *rp, struct mk_lease_info *ret)
+{
+    struct mk__lease_tok t, v;
+    if (parse_held(rp, &ret->held) < 0 || mk__lease_next(&rp->args, &t) != 1 ||
+        !mk__lease_tok_key(t, "quota", &v) || mk__lease_parse_u64(v, &ret->quota_bytes) < 0 ||
+        mk__lease_next(&rp->args, &t) != 1 || !mk__lease_tok_key(t, "granted", &v) ||
+        mk__lease_parse_u64(v, &ret->granted) < 0)
+        return -EPROTO;
+    return 0;
+}
+
+/* mk_lease_info with the lock held. */
+static int info_locked(struct mk_lease_client *c, struct mk_lease_info *ret, struct mk_error *err)
+{
+    static const char req[] = "INFO\n";
+    struct mk_lease_info in;
+    struct reply rp;
+    bool fresh;
+    int r;
+    if ((r = ensure(c, &fresh, err)) < 0)
+        return r;
+    if (c->limits.version < 2)
+        return mk_error_set(err, -EPROTONOSUPPORT, "migd speaks lease protocol version %u: no INFO",
+                            (unsigned)c->limits.version);
+    if ((r = request(c, req, sizeof(req) - 1, &rp, err)) < 0)
+        return r;
+    /* The retry inside request() may have reconnected to an older migd: its reply to INFO was
+     * "ERR syntax", already returned above. */
+    if (rp.kind != REPLY_OK || parse_info(&rp, &in) < 0 || in.held != c->held) {
+        conn_close(c);
+        return mk_error_set(err, -EPROTO, "migd sent a malformed INFO reply");
+    }
+    *ret = in;
+    return 0;
+}
+
+int mk_lease_info(struct mk_lease_client *c, struct mk_lease_info *ret, struct mk_error *err)
+{
+    int r;
+    mk_assert_return(c && ret, -EINVAL);
+    pthread_mutex_lock(&c->lock);
+    r = info_locked(c, ret, err);
     pthread_mutex_unlock(&c->lock);
     return r;
 }

@@ -7,11 +7,13 @@
  * a migd restart, and never raises SIGPIPE. The accounting calls it under its own lock, on a
  * reserve miss or surplus only, so the client's mutex is never contended by the shim.
  *
- * What the instance has free outside this process: the protocol has no request for it, but a
- * GRANT that cannot fit is answered with the instance's free bytes (NO free=...), and a grant
- * of quota - held + 1 bytes can never fit (the instance's sum already includes what this
- * process holds). cuMemGetInfo pays that one round trip. A server that granted it anyway (the
- * instance grew) gets it back at once and the answer is "unknown".
+ * What the instance has free outside this process: INFO (lease protocol version 2) gives the
+ * instance's quota now and what is granted to all its processes, so free = quota - granted,
+ * one round trip that changes nothing. A migd that speaks only version 1 has no INFO; then a
+ * GRANT that cannot fit is the question instead: it is answered with the instance's free
+ * bytes (NO free=...), and a grant of quota - held + 1 bytes can never fit (the instance's
+ * sum already includes what this process holds). A server that granted that probe anyway
+ * (the instance grew) gets it back at once and the answer is "unknown".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -60,11 +62,11 @@ static void ls_release(struct quota_source *s, uint64_t bytes)
     mk_lease_release(ls.client, bytes, NULL);
 }
 
-static int ls_instance_free(struct quota_source *s, uint64_t *ret)
+/* Version 1 only: what is free, learnt from the denial of a GRANT that cannot fit. */
+static int probe_free(uint64_t *ret)
 {
     uint64_t held = mk_lease_held(ls.client), free_bytes = 0, probe;
     int r;
-    (void)s;
     if (held > ls.quota)
         return -ENOTSUP;
     probe = ls.quota - held + 1;
@@ -76,6 +78,21 @@ static int ls_instance_free(struct quota_source *s, uint64_t *ret)
     if (r != -ENOSPC)
         return r;
     *ret = free_bytes;
+    return 0;
+}
+
+static int ls_instance_free(struct quota_source *s, uint64_t *ret)
+{
+    struct mk_lease_info info;
+    int r;
+    (void)s;
+    if ((r = mk_lease_info(ls.client, &info, NULL)) == -EPROTONOSUPPORT)
+        return probe_free(ret);
+    if (r < 0)
+        return r;
+    /* granted <= quota always holds on the server (a resize never shrinks below it); the
+     * guard only keeps a confused reply from wrapping. */
+    *ret = info.granted < info.quota_bytes ? info.quota_bytes - info.granted : 0;
     return 0;
 }
 

@@ -21,13 +21,13 @@
 
 #include <cmocka.h>
 
-#include "registry.h"
+#include "registry-internal.h"
 
 #define GIB (UINT64_C(1) << 30)
 /* The exactness race: threads x rounds of grant/release, chunks up to 1 GiB against a
  * 10 GiB quota so that denials are frequent. */
 #define RACE_THREADS 16
-#define RACE_ROUNDS 4000
+#define RACE_ROUNDS  4000
 
 struct fixture {
     char dir[64];
@@ -42,8 +42,8 @@ static const struct registry_who root = {0, 1};
 static int open_reg(struct fixture *f)
 {
     struct mk_error err = {0};
-    struct registry_config cfg = {.db_path = f->db, .cat = f->cat, .models = f->models,
-                                  .nmodels = 2};
+    struct registry_config cfg = {
+        .db_path = f->db, .cat = f->cat, .models = f->models, .nmodels = 2};
     int r = registry_open(&cfg, &f->reg, &err);
     if (r < 0)
         fprintf(stderr, "registry_open: %s\n", err.msg);
@@ -82,8 +82,7 @@ static int teardown(void **state)
 }
 
 /* Creates an instance and returns its UUID in uuid (MK_UUID_LEN). */
-static int create(struct fixture *f, struct registry_create *req, char *uuid,
-                  struct mk_error *err)
+static int create(struct fixture *f, struct registry_create *req, char *uuid, struct mk_error *err)
 {
     json_t *o = NULL;
     int r = registry_instance_create(f->reg, &root, req, &o, err);
@@ -111,8 +110,8 @@ static void test_profile_geometry(void **state)
     struct fixture *f = *state;
     struct mk_error err = {0};
     char uuid[MK_UUID_LEN];
-    struct registry_create req = {.gpu = 0, .kind = STORE_KIND_PROFILE, .profile_name = "1g.10gb",
-                                  .placement = -1};
+    struct registry_create req = {
+        .gpu = 0, .kind = STORE_KIND_PROFILE, .profile_name = "1g.10gb", .placement = -1};
     /* H100: the driver places the first 1g.10gb at slot 6 (GI 13), then 4, 5, 2, ... */
     assert_int_equal(create(f, &req, uuid, &err), 0);
     assert_int_equal(instance_int(f, uuid, "placement"), 6);
@@ -122,8 +121,8 @@ static void test_profile_geometry(void **state)
     assert_int_equal(create(f, &req, uuid, &err), -ENOSPC);
     assert_null(req.bad_field);
     /* a placement the profile does not have names the field */
-    req = (struct registry_create){.gpu = 1, .kind = STORE_KIND_PROFILE, .profile_id = 9,
-                                   .placement = 1};
+    req = (struct registry_create){
+        .gpu = 1, .kind = STORE_KIND_PROFILE, .profile_id = 9, .placement = 1};
     assert_int_equal(create(f, &req, uuid, &err), -EINVAL);
     assert_string_equal(req.bad_field, "placement");
     req.placement = 4;
@@ -144,10 +143,10 @@ static void test_custom_memory(void **state)
     struct fixture *f = *state;
     struct mk_error err = {0};
     char a[MK_UUID_LEN], b[MK_UUID_LEN];
-    struct registry_create big = {.gpu = 1, .kind = STORE_KIND_CUSTOM, .quota_bytes = 36 * GIB,
-                                  .sms = 50};
-    struct registry_create prof = {.gpu = 1, .kind = STORE_KIND_PROFILE, .profile_id = 19,
-                                   .placement = -1};
+    struct registry_create big = {
+        .gpu = 1, .kind = STORE_KIND_CUSTOM, .quota_bytes = 36 * GIB, .sms = 50};
+    struct registry_create prof = {
+        .gpu = 1, .kind = STORE_KIND_PROFILE, .profile_id = 19, .placement = -1};
     assert_int_equal(create(f, &big, a, &err), 0);
     /* 40 GiB minus 36 leaves ~3.5 GiB: a 1g.5gb (4.75 GiB) no longer fits */
     assert_int_equal(create(f, &prof, b, &err), -ENOSPC);
@@ -169,8 +168,8 @@ static void test_resize_and_destroy(void **state)
     struct mk_error err = {0};
     char u[MK_UUID_LEN];
     uint64_t free_b;
-    struct registry_create req = {.gpu = 1, .kind = STORE_KIND_CUSTOM, .quota_bytes = 8 * GIB,
-                                  .sms = 20};
+    struct registry_create req = {
+        .gpu = 1, .kind = STORE_KIND_CUSTOM, .quota_bytes = 8 * GIB, .sms = 20};
     assert_int_equal(create(f, &req, u, &err), 0);
     assert_int_equal(registry_instance_resize(f->reg, &root, u, 64 * GIB, NULL, &err), -ENOSPC);
     assert_int_equal(registry_instance_resize(f->reg, &root, u, 16 * GIB, NULL, &err), 0);
@@ -195,8 +194,8 @@ static void test_membership(void **state)
     struct mk_error err = {0};
     struct registry_limits lim;
     char u[MK_UUID_LEN];
-    struct registry_create req = {.gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 4 * GIB,
-                                  .sms = 8};
+    struct registry_create req = {
+        .gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 4 * GIB, .sms = 8};
     pid_t child;
     assert_int_equal(create(f, &req, u, &err), 0);
     assert_int_equal(registry_process_add(f->reg, &root, u, getpid(), getuid(), NULL, &err), 0);
@@ -233,10 +232,10 @@ static void test_restore(void **state)
     struct mk_error err = {0};
     char a[MK_UUID_LEN], b[MK_UUID_LEN];
     json_t *before, *after, *events;
-    struct registry_create pr = {.gpu = 0, .kind = STORE_KIND_PROFILE, .profile_name = "3g.40gb",
-                                 .placement = 4};
-    struct registry_create cu = {.gpu = 1, .kind = STORE_KIND_CUSTOM, .quota_bytes = 5 * GIB,
-                                 .sms = 9};
+    struct registry_create pr = {
+        .gpu = 0, .kind = STORE_KIND_PROFILE, .profile_name = "3g.40gb", .placement = 4};
+    struct registry_create cu = {
+        .gpu = 1, .kind = STORE_KIND_CUSTOM, .quota_bytes = 5 * GIB, .sms = 9};
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -311,8 +310,8 @@ static void test_lease_exactness(void **state)
     struct mk_error err = {0};
     char u[MK_UUID_LEN];
     pthread_t t[RACE_THREADS];
-    struct registry_create req = {.gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 10 * GIB,
-                                  .sms = 8};
+    struct registry_create req = {
+        .gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 10 * GIB, .sms = 8};
     struct race r = {.reg = f->reg, .uuid = u, .quota = 10 * GIB};
     assert_int_equal(create(f, &req, u, &err), 0);
     for (int i = 0; i < RACE_THREADS; i++)
@@ -325,6 +324,118 @@ static void test_lease_exactness(void **state)
     assert_int_equal(registry_instance_destroy(f->reg, &root, u, &err), 0);
 }
 
+struct churn {
+    struct registry *reg;
+    const char *uuid;
+    atomic_int stop;
+    atomic_int bad;  /* info showed granted > quota, or the instance gone while bytes held */
+    atomic_int gone; /* grants answered -ENOENT (after the destroy) */
+};
+
+/* Grants and releases everything again and again (so the instance is empty now and then),
+ * checking after each grant, while it holds bytes, that the instance exists and that
+ * granted <= quota in the sums' own snapshot. */
+static void *churn_thread(void *arg)
+{
+    struct churn *c = arg;
+    unsigned seed = (unsigned)(uintptr_t)&c;
+    while (!atomic_load(&c->stop)) {
+        uint64_t held = 0, free_b, q, g;
+        for (int i = 0; i < 8; i++) {
+            uint64_t n = ((uint64_t)rand_r(&seed) % 1024 + 1) * (GIB / 1024);
+            int r = registry_lease_grant(c->reg, c->uuid, n, &free_b);
+            if (r == -ENOENT) {
+                atomic_fetch_add(&c->gone, 1);
+                break;
+            }
+            if (r < 0)
+                continue;
+            held += n;
+            if (registry_lease_info(c->reg, c->uuid, &q, &g) < 0 || g > q || g < held)
+                atomic_fetch_add(&c->bad, 1);
+        }
+        registry_lease_release(c->reg, c->uuid, held);
+        usleep(50); /* empty now and then, all threads at once, so a destroy can succeed */
+    }
+    return NULL;
+}
+
+/* Resizes and destroys race grants. Grants take only the sums' lock, so the checks of a
+ * shrink and of a destroy must freeze the lease quota in the same critical section that saw
+ * what is granted: granted never exceeds the quota, a shrink below it is refused, and a
+ * destroy succeeds only while nothing is granted, after which every grant is -ENOENT. */
+static void test_lease_race_resize_destroy(void **state)
+{
+    struct fixture *f = *state;
+    struct mk_error err = {0};
+    char u[MK_UUID_LEN];
+    pthread_t t[4];
+    struct registry_create req = {
+        .gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 4 * GIB, .sms = 8};
+    struct churn c = {.reg = f->reg, .uuid = u};
+    int resized = 0, refused = 0, destroyed = -EBUSY;
+    assert_int_equal(create(f, &req, u, &err), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, churn_thread, &c), 0);
+    for (int i = 0; i < 200; i++) {
+        int r = registry_instance_resize(f->reg, &root, u, (uint64_t)(2 + i % 7) * GIB, NULL, &err);
+        assert_true(r == 0 || r == -EBUSY);
+        r == 0 ? resized++ : refused++;
+    }
+    /* 20 s at most; it takes milliseconds */
+    for (int i = 0; i < 200000 && destroyed == -EBUSY; i++)
+        destroyed = registry_instance_destroy(f->reg, &root, u, &err);
+    for (int i = 0; i < 1000 && destroyed == 0 && atomic_load(&c.gone) < 4; i++)
+        usleep(1000); /* the threads see the instance gone */
+    atomic_store(&c.stop, 1);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(destroyed, 0);
+    assert_true(atomic_load(&c.gone) >= 4);
+    assert_int_equal(atomic_load(&c.bad), 0);
+    assert_true(resized > 0);
+    (void)refused; /* how many shrinks were refused depends on the timing */
+}
+
+struct held_lock {
+    struct registry *reg;
+    const char *uuid;
+    atomic_int done;
+};
+
+static void *grant_thread(void *arg)
+{
+    struct held_lock *h = arg;
+    uint64_t free_b, q, g;
+    if (registry_lease_grant(h->reg, h->uuid, GIB, &free_b) == 0 &&
+        registry_lease_info(h->reg, h->uuid, &q, &g) == 0 && g == GIB)
+        registry_lease_release(h->reg, h->uuid, GIB);
+    atomic_store(&h->done, 1);
+    return NULL;
+}
+
+/* GRANT, INFO and RELEASE never take the registry's mutex, which a commit holds across its
+ * fsync: with the mutex held here, a grant on another thread still completes. */
+static void test_lease_without_registry_lock(void **state)
+{
+    struct fixture *f = *state;
+    struct mk_error err = {0};
+    char u[MK_UUID_LEN];
+    struct registry_create req = {
+        .gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 4 * GIB, .sms = 8};
+    struct held_lock h = {.reg = f->reg, .uuid = u};
+    pthread_t t;
+    assert_int_equal(create(f, &req, u, &err), 0);
+    pthread_mutex_lock(&f->reg->lock);
+    assert_int_equal(pthread_create(&t, NULL, grant_thread, &h), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&h.done); i++) /* 5 s at most */
+        usleep(1000);
+    pthread_mutex_unlock(&f->reg->lock);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&h.done), 1);
+    assert_int_equal(instance_int(f, u, "leased_bytes"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +445,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_exactness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_race_resize_destroy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_without_registry_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

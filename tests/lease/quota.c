@@ -180,8 +180,26 @@ static void tq_release(void *ctx, const char *instance, pid_t pid, uint64_t byte
     atomic_fetch_add(&in->releases, 1);
 }
 
+static int tq_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted)
+{
+    struct tq_instance *in = find(ctx, instance);
+    if (!in)
+        return -ENOENT;
+    *ret_quota = in->quota;
+    *ret_granted = atomic_load(&in->sum);
+    return 0;
+}
+
+static bool tq_grace_over(void *ctx)
+{
+    struct tq *q = ctx;
+    return atomic_load(&q->track_survivors) && atomic_load(&q->survivors) == 0;
+}
+
 const struct lease_ops tq_ops = {
     .hello = tq_hello,
     .grant = tq_grant,
     .release = tq_release,
+    .info = tq_info,
+    .grace_over = tq_grace_over,
 };

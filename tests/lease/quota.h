@@ -46,6 +46,9 @@ struct tq {
     _Atomic int nmembers;
     bool walk_parents;      /* a pid not in the table belongs to its closest member ancestor */
     _Atomic int fail_hello; /* when set, hello fails with this negative errno (tests) */
+    /* The grace_over callback: true once track_survivors is set and survivors is 0. */
+    atomic_bool track_survivors;
+    _Atomic int survivors;
     _Atomic int nhello_pids;
     _Atomic pid_t hello_pids[TQ_MAX_HELLO_PIDS]; /* distinct pids that said HELLO */
 };

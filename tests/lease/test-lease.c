@@ -294,11 +294,94 @@ static void expect_error(bool hello, const char *lines, size_t n, const char *co
 static void test_version_mismatch(void **state)
 {
     (void)state;
-    EXPECT_ERROR(false, "HELLO 2 held=0\n", "version");
+    EXPECT_ERROR(false, "HELLO 3 held=0\n", "version");
     EXPECT_ERROR(false, "HELLO 0 held=0\n", "version");
-    EXPECT_ERROR(false, "HELLO 2 a future hello with other fields\n", "version");
+    EXPECT_ERROR(false, "HELLO 3 a future hello with other fields\n", "version");
     EXPECT_ERROR(false, "HELLO 18446744073709551615\n", "version");
     assert_true(sum() == 0);
+}
+
+/* Version 2: INFO gives the quota and the instance's sum, changes nothing, takes no
+ * argument; the HELLO reply echoes 2. On a version-1 connection INFO is unknown, as it was. */
+static void test_info(void **state)
+{
+    struct mk_lease_client *c = client();
+    struct mk_lease_info in = {0};
+    struct mk_error err = {0};
+    int fd = raw_open(fx.path), v1;
+    (void)state;
+    assert_true(fd >= 0);
+    exchange(fd, "HELLO 2 held=0\n", "OK 2 held=0 quota=104857600 ");
+    exchange(fd, "INFO\n", "OK held=0 quota=104857600 granted=0");
+    exchange(fd, "GRANT 1048576\n", "OK held=1048576");
+    assert_int_equal(mk_lease_grant(c, 3 * MiB, NULL, &err), 0);
+    exchange(fd, "INFO\n", "OK held=1048576 quota=104857600 granted=4194304");
+    assert_int_equal(mk_lease_info(c, &in, &err), 0);
+    assert_true(in.quota_bytes == QUOTA && in.granted == 4 * MiB && in.held == 3 * MiB);
+    assert_true(sum() == 4 * MiB);
+    v1 = raw_hello();
+    exchange(v1, "INFO\n", "ERR syntax ");
+    assert_true(raw_eof(v1));
+    close(v1);
+    exchange(fd, "INFO now\n", "ERR syntax ");
+    close(fd);
+    EXPECT_ERROR(false, "INFO\n", "order");
+    mk_lease_client_free(c);
+    assert_true(WAIT_UNTIL(sum() == 0));
+}
+
+/* A server that speaks version 1 only, on its own thread: answers "HELLO 2" as such a server
+ * does ("ERR version", then close) and serves "HELLO 1" and "GRANT n" of one connection. */
+static void *old_server(void *arg)
+{
+    int lfd = *(int *)arg;
+    for (int i = 0; i < 2; i++) {
+        char line[MK_LEASE_REQUEST_MAX];
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        if (raw_line(fd, line, sizeof(line)) > 0 && strncmp(line, "HELLO 1 ", 8) != 0) {
+            raw_send(fd, "ERR version this migd speaks lease protocol version 1\n");
+            close(fd);
+            continue;
+        }
+        raw_send(fd, "OK 1 held=0 quota=1048576 sms=1 chunk=0 instance=MIG-old name=old\n");
+        while (raw_line(fd, line, sizeof(line)) >= 0)
+            raw_send(fd, strncmp(line, "GRANT ", 6) == 0 ? "OK held=4096\n" : "ERR syntax no\n");
+        close(fd);
+    }
+    return NULL;
+}
+
+/* The client speaks version 1 to a server that knows nothing newer: everything but INFO
+ * works, and INFO says so without a round trip. */
+static void test_info_old_server(void **state)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct mk_lease_limits lim = {0};
+    struct mk_lease_info in;
+    struct mk_lease_client *c;
+    struct mk_error err = {0};
+    char path[100]; /* under sun_path's 108 */
+    pthread_t t;
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    (void)state;
+    snprintf(path, sizeof(path), "%s/old.sock", fx.dir);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(pthread_create(&t, NULL, old_server, &lfd), 0);
+    assert_int_equal(mk_lease_client_new(path, 2000, &c, &err), 0);
+    assert_int_equal(mk_lease_connect(c, &lim, &err), 0);
+    assert_int_equal(lim.version, 1);
+    assert_true(lim.quota_bytes == 1048576);
+    assert_int_equal(mk_lease_info(c, &in, &err), -EPROTONOSUPPORT);
+    assert_int_equal(mk_lease_grant(c, 4096, NULL, &err), 0);
+    mk_lease_client_free(c);
+    shutdown(lfd, SHUT_RDWR);
+    pthread_join(t, NULL);
+    close(lfd);
+    unlink(path);
 }
 
 static void test_garbage(void **state)
@@ -724,6 +807,45 @@ static void child(void)
 
 /* A forked child starts with no lease and registers on its own; the parent's connection and
  * lease are untouched. */
+static bool in_grace(void)
+{
+    struct lease_stats st;
+    lease_server_stats(fx.srv, &st);
+    return st.grace;
+}
+
+/* The grace ends as soon as ops->grace_over says nobody is left to wait for: checked after a
+ * HELLO (the last survivor coming back) and periodically (a survivor dying). Judged by the
+ * server's state, not by time. */
+static void test_grace_over(void **state)
+{
+    struct lease_options o = {.grace_ms = 60000};
+    int fd;
+    (void)state;
+    stop();
+    atomic_store(&fx.q.track_survivors, true);
+    atomic_store(&fx.q.survivors, 2);
+    start(&o);
+    assert_true(in_grace());
+    fd = raw_open(fx.path);
+    exchange(fd, "HELLO 2 held=1048576\n", "OK 2 held=1048576 ");
+    assert_true(raw_send(fd, "GRANT 1\n")); /* waits: one survivor is still out */
+    test_sleep_us(200000);
+    assert_true(in_grace());
+    atomic_store(&fx.q.survivors, 0);          /* the last one came back or died */
+    exchange(fd, "PING\n", "OK held=1048577"); /* the GRANT was answered first */
+    assert_false(in_grace());
+    close(fd);
+    stop();
+    /* Nobody to wait for at the start: no grace at all in effect. */
+    start(&o);
+    assert_true(WAIT_UNTIL(!in_grace()));
+    stop();
+    atomic_store(&fx.q.track_survivors, false);
+    start(NULL);
+    assert_true(WAIT_UNTIL(sum() == 0));
+}
+
 static void test_fork(void **state)
 {
     struct mk_error err = {0};
@@ -809,6 +931,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hello_grant_deny_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_clients_share_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_old_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),
@@ -823,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conn_limit_per_uid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hello_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grace_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sanitize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
