@@ -145,7 +145,8 @@ static int exec_hardware(struct cli *cli, const struct exec_opts *o)
         return 255;
     if (find_mig_device(b, o->instance) < 0)
         return -ENOENT;
-    if (setenv("CUDA_VISIBLE_DEVICES", o->instance, 1) < 0)
+    if (setenv("CUDA_VISIBLE_DEVICES", o->instance, 1) < 0 ||
+        setenv("MIGKIT_INSTANCE", o->instance, 1) < 0)
         return cli_fail(255, "exec: %s", strerror(errno));
     before_exec(cli);
     return run(o);
@@ -228,7 +229,10 @@ static int exec_soft(struct cli *cli, const struct exec_opts *o, struct mk_migd 
         return cli_fail(mk_status_exit_code(r), "exec: cannot register with migd: %s%s",
                         mk_strerror(&err),
                         r == -EPERM ? " (requires root, group migkit, or a grant)" : "");
-    if ((r = preload(shim)) < 0 || (gpu && setenv("CUDA_VISIBLE_DEVICES", gpu, 1) < 0)) {
+    /* MIGKIT_INSTANCE names the instance to the program: its CUDA device keeps the GPU's
+     * UUID, which the CUDA runtime insists on (docs/shim.md, "Identity"). */
+    if ((r = preload(shim)) < 0 || (gpu && setenv("CUDA_VISIBLE_DEVICES", gpu, 1) < 0) ||
+        setenv("MIGKIT_INSTANCE", o->instance, 1) < 0) {
         unregister(o->instance);
         return cli_fail(255, "exec: %s", strerror(r < 0 ? -r : errno));
     }

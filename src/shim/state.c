@@ -120,13 +120,16 @@ static int set_up(bool *standalone, char *msg, size_t n)
     if ((r = pick_source(standalone, msg, n)) < 0 || (r = st.src.hello(&st.src, &l, msg, n)) < 0)
         return r;
     set_identity(&l);
-    /* MIGKIT_SHIM_UUID=gpu keeps the GPU's own UUID in cuDeviceGetUuid (docs/shim.md). */
+    /* cuDeviceGetUuid keeps the GPU's own UUID unless MIGKIT_SHIM_UUID=instance: the CUDA
+     * runtime checks the driver's UUID against its own record of the device, and on a real
+     * driver (580.159) any other answer fails its initialisation with
+     * cudaErrorSoftwareValidityNotEstablished (docs/shim.md, "Identity"). */
     v = getenv("MIGKIT_SHIM_UUID");
     if (v && *v && strcmp(v, "instance") != 0 && strcmp(v, "gpu") != 0) {
-        snprintf(msg, n, "MIGKIT_SHIM_UUID=%.32s: expected instance or gpu", v);
+        snprintf(msg, n, "MIGKIT_SHIM_UUID=%.32s: expected gpu or instance", v);
         return -EINVAL;
     }
-    if (v && strcmp(v, "gpu") == 0)
+    if (!v || strcmp(v, "instance") != 0)
         st.id.has_uuid = false;
     /* Standalone grants are local arithmetic: no reserve needed, every charge is exact. */
     chunk = *standalone ? 0 : l.chunk ? l.chunk : DEFAULT_CHUNK;

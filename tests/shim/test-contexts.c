@@ -88,9 +88,11 @@ static void destroy(void **state)
     assert_int_equal(cuMemFree_v2(big), CUDA_ERROR_INVALID_VALUE);
     assert_int_equal(cuCtxDestroy_v2(ctx), CUDA_ERROR_INVALID_CONTEXT);
     EXPECT_USED(ST_MIB + GRAN);
-    /* The driver hands the small block's address out again: charged once. */
+    /* The driver hands one of the context's small blocks out again (the fake reuses its
+     * last freed small block, and which of the two the context's end freed last depends on
+     * the addresses): charged once. */
     CK(cuMemAlloc_v2(&again, 4096));
-    assert_true(again == small);
+    assert_true(again == small || again == pitched);
     EXPECT_USED(ST_MIB + GRAN + 4096);
     CK(cuMemFree_v2(again));
     CK(cuMemFree_v2(outside));

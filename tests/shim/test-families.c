@@ -51,6 +51,8 @@ static int group_setup(void **state)
         return -1;
     }
     st_standalone("# test quota\nquota=1GiB\nprofile=3g.40gb\nuuid=" UUID "\n");
+    /* The instance's UUID in cuDeviceGetUuid is opt-in (test-lease checks the default). */
+    setenv("MIGKIT_SHIM_UUID", "instance", 1);
     return cuInit(0) == CUDA_SUCCESS ? 0 : -1;
 }
 

@@ -37,6 +37,8 @@
 #define QUOTA (256 * ST_MIB)
 #define CHUNK (16 * ST_MIB)
 #define UUID  "MIG-5a2c9f0e-1b2d-4c3e-8f4a-6b7c8d9e0f1a"
+/* The fake driver's UUID for device 0, set by group_setup. */
+#define GPU_UUID "GPU-7d3e8a90-2f14-4b6c-9a1e-0c5b7d2e4f60"
 #define NAME  "NVIDIA L4 MIG 2g.12gb"
 
 static char dir[] = "/tmp/migshim-lease-XXXXXX";
@@ -132,6 +134,8 @@ static int group_setup(void **state)
     start_server();
     setenv("MIGKIT_RUN_DIR", dir, 1);
     unsetenv("MIGKIT_SHIM_MODE");
+    unsetenv("MIGKIT_SHIM_UUID");
+    setenv("MIGKIT_FAKE_CUDA_UUID", GPU_UUID, 1);
     return cuInit(0) == CUDA_SUCCESS ? 0 : -1;
 }
 
@@ -154,7 +158,9 @@ static void identity(void **state)
     (void)state;
     assert_int_equal(cuDeviceGetName(name, sizeof(name), 0), CUDA_SUCCESS);
     assert_string_equal(name, NAME);
-    assert_int_equal(mk__cuda_uuid_parse(UUID, &want), 0);
+    /* By default the GPU's own UUID (the fake's), not the instance's: the CUDA runtime
+     * refuses a device whose UUID changed (docs/shim.md, "Identity"). */
+    assert_int_equal(mk__cuda_uuid_parse(GPU_UUID, &want), 0);
     assert_int_equal(cuDeviceGetUuid_v2(&got, 0), CUDA_SUCCESS);
     assert_memory_equal(got.bytes, want.bytes, sizeof(want.bytes));
     assert_int_equal(cuDeviceTotalMem_v2(&total, 0), CUDA_SUCCESS);

@@ -91,13 +91,15 @@ class Exec(unittest.TestCase):
         limit travels in the environment."""
         mark = os.path.join(self.d.tmp, "shim-mark")
         r = self.migctl("exec", self.uuid, "--", "sh", "-c",
-                        'echo "$LD_PRELOAD"; echo "$CUDA_VISIBLE_DEVICES"; env',
+                        'echo "$LD_PRELOAD"; echo "$CUDA_VISIBLE_DEVICES"; '
+                        'echo "$MIGKIT_INSTANCE"; env',
                         MIGKIT_SHIM=FAKE_SHIM, MK_FAKE_SHIM_MARK=mark,
                         LD_PRELOAD="libpreloaded-before.so")
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
         self.assertEqual(lines[0], FAKE_SHIM + ":libpreloaded-before.so")
         self.assertEqual(lines[1], self.inst["gpu_uuid"])
+        self.assertEqual(lines[2], self.uuid)
         self.assertNotIn(str(self.inst["quota_bytes"]), r.stdout)
         with open(mark) as f:
             self.assertTrue(f.read().strip())  # the loader ran the fake shim's constructor
@@ -165,10 +167,10 @@ class Hardware(unittest.TestCase):
 
     def test_cuda_visible_devices(self):
         r = subprocess.run([MIGCTL, "exec", self.uuids[1], "--", "sh", "-c",
-                            'echo "$CUDA_VISIBLE_DEVICES"; exit 3'], env=self.env,
+                            'echo "$CUDA_VISIBLE_DEVICES $MIGKIT_INSTANCE"; exit 3'], env=self.env,
                            capture_output=True, text=True, timeout=TIMEOUT_S)
         self.assertEqual(r.returncode, 3, r.stderr)
-        self.assertEqual(r.stdout, self.uuids[1] + "\n")
+        self.assertEqual(r.stdout, "%s %s\n" % (self.uuids[1], self.uuids[1]))
 
     def test_no_lock_reaches_cmd(self):
         """CMD can change the simulated machine: migctl's state lock died with the exec."""
