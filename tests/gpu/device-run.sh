@@ -218,6 +218,10 @@ for c in range(pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT):
               "max", p.instanceCount)
     except pynvml.NVMLError as e:
         print("profile", c, e)
+# A wrong struct version word: INVALID_ARGUMENT (2) or ARGUMENT_VERSION_MISMATCH (25)?
+bad = (ctypes.c_char * 152)()
+ctypes.c_uint.from_buffer(bad).value = 0x01000098
+print("bad version word ->", pynvml.nvmlLib.nvmlDeviceGetGpuInstanceProfileInfoV(h, 0, bad))
 PY
 
 fi

@@ -1,5 +1,5 @@
 /*
- * shim-check.cu - libmigshim against the real driver (docs/shim.md, "What needs a GPU"): a
+ * shim-check.cu - libmigshim against the real driver (docs/shim.md, "On a real GPU"): a
  * CUDA C program that checks, through the CUDA runtime as ordinary programs use it, what the
  * fake-driver tests check in CI. Run it with tests/gpu/shim-check.sh, which builds it with
  * nvcc and runs it with and without the shim; it needs a GPU and is never run by ctest.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shim-check.sh - libmigshim on a real GPU (docs/shim.md, "What needs a GPU"). Needs an NVIDIA
+# shim-check.sh - libmigshim on a real GPU (docs/shim.md, "On a real GPU"). Needs an NVIDIA
 # GPU, its driver and nvcc; never run by ctest. Read-only for the GPU: it allocates memory and
 # launches a kernel, nothing else.
 #

@@ -1,6 +1,6 @@
 /*
  * shim-measure.cu - what the real driver does with memory, measured without libmigshim.so, to
- * check the shim's charging policies (docs/shim.md, "What needs a GPU", item 4). Needs a GPU;
+ * check the shim's charging policies (docs/shim.md, "On a real GPU"). Needs a GPU;
  * run by tests/gpu/device-run.sh, never by ctest. Prints one "name: values" line per fact.
  *
  *     shim-measure            every measurement below, then exits
