@@ -316,7 +316,7 @@ static int get_allowed(const struct ctx *c, const yaml_node_t *n, struct mk_plan
                     DESC(n));
     for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
         const yaml_node_t *s = node(c, *i);
-        const struct mk_model *m;
+        const struct mk_model *m = NULL; /* set by get_model; -O3 cannot see that */
         int r;
         if (w->nallowed == MK_PLAN_MAX_ALLOWED)
             return fail(c, s, "found more than %d models; expected at most %d", MK_PLAN_MAX_ALLOWED,
