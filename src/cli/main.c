@@ -6,6 +6,8 @@
  * the command; without one, nvidia-smi's top-level flags (-L, -mig) select it. Options may
  * come before or after the command word.
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,20 +17,53 @@
 struct command {
     const char *name;
     int (*fn)(struct cli *cli, int argc, char **argv);
+    /* What `migctl NAME --help` prints, for commands whose parser has no help of its own
+     * (NULL: the command prints its own). */
+    const char *help;
 };
 
 static const struct command commands[] = {
-    {"mig", cmd_mig},
-    {"gpus", cmd_gpus},
-    {"sim", cmd_sim},
-    {"status", cmd_status},
-    {"apply", cmd_apply},
-    {"assert", cmd_assert},
-    {"export", cmd_export},
-    {"plan", cmd_plan},
-    {"exec", cmd_exec},
-    {"grant", cmd_grant},
+    {"mig", cmd_mig, NULL},
+    {"gpus", cmd_gpus,
+     "Usage: migctl gpus [--model SLUG] [--json] [--catalog FILE]\n"
+     "\n"
+     "The GPU catalog: every model, or one model's profiles, placements, compute instance\n"
+     "profiles and the values not yet observed on hardware (docs/catalog.md).\n"},
+    {"sim", cmd_sim,
+     "Usage: migctl sim init [--gpu SLUG[,SLUG...]] [--count N] [--mig-disabled]\n"
+     "       migctl sim busy GI [-i N] [--clear]\n"
+     "       migctl sim fault KIND [-i N] [--count N]\n"
+     "\n"
+     "The simulated machine (docs/simulator.md): init creates it in --state DIR (env\n"
+     "MIGKIT_STATE_DIR); busy marks a GPU instance in use; fault makes the next create-gi,\n"
+     "create-ci, destroy-gi or destroy-ci operations fail, for testing.\n"},
+    {"status", cmd_status,
+     "Usage: migctl status [-i N] [--json] [--svg FILE]\n"
+     "\n"
+     "A picture of each GPU's memory and compute slices and the instances on them: Unicode\n"
+     "and colour on a terminal (no colour with NO_COLOR), plain ASCII otherwise; --svg FILE\n"
+     "writes an SVG picture.\n"},
+    {"apply", cmd_apply, NULL},
+    {"assert", cmd_assert, NULL},
+    {"export", cmd_export, NULL},
+    {"plan", cmd_plan,
+     "Usage: migctl plan -f WORKLOADS [--fleet FLEET] [--headroom H] [-o FILE]\n"
+     "                   [--label NAME] [--svg FILE] [--json]\n"
+     "\n"
+     "MIG layouts for workloads across a fleet, written as a mig-parted configuration\n"
+     "(docs/planner.md).\n"},
+    {"exec", cmd_exec, NULL},
+    {"grant", cmd_grant, NULL},
 };
+
+/* Whether argv asks for help (-h or --help) before any "--". */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return true;
+    return false;
+}
 
 static void usage(FILE *f)
 {
@@ -191,9 +226,17 @@ int main(int argc, char **argv)
         /* `migctl sim ...` manages the simulated machine, whatever --backend says. */
         if (!strcmp(name, "sim"))
             cli.backend_name = "sim";
-        for (size_t k = 0; k < MK_ELEMENTSOF(commands); k++)
-            if (!strcmp(name, commands[k].name))
+        for (size_t k = 0; k < MK_ELEMENTSOF(commands); k++) {
+            if (strcmp(name, commands[k].name))
+                continue;
+            if (commands[k].help && wants_help(argc, argv)) {
+                fputs(commands[k].help, stdout);
+                fputs("\nCommon options: migctl --help. See migctl(1).\n", stdout);
+                r = 0;
+            } else {
                 r = commands[k].fn(&cli, argc, argv);
+            }
+        }
     } else if (r < 0) {
         r = top_level(&cli, argc, argv);
     }

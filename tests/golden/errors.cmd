@@ -62,3 +62,8 @@ migctl mig -lgi
 migctl mig -lgi
 ! echo '{"version": 7, "gpus": []}' > "$STATE/state.json"
 migctl -L
+# every command answers --help (gpus, sim, status and plan through the command table)
+migctl gpus --help
+migctl status -i 0 --help
+migctl sim --help
+migctl plan --help
