@@ -36,6 +36,9 @@ struct cli {
     /* Loaded on demand by cli_catalog()/cli_backend(). */
     struct mk_catalog *cat;
     struct mk_backend *backend;
+    /* The exit status after cli_backend() failed: CLI_EXIT_USAGE for a bad backend name or a
+     * rejected --catalog file, 255 when the backend would not open. */
+    int backend_exit;
     bool tty;   /* stdout is a terminal */
     bool color; /* colour allowed (TTY, and NO_COLOR unset) */
 };
@@ -65,7 +68,7 @@ int cli_common_option(struct cli *cli, int c, const char *arg);
 struct mk_catalog *cli_catalog(struct cli *cli);
 
 /* Opens the backend (once), for writing when writable. Prints the error and returns NULL on
- * failure. */
+ * failure, with the exit status in cli->backend_exit. */
 struct mk_backend *cli_backend(struct cli *cli, bool writable);
 
 /* Prints "migctl: msg" to stderr; returns CLI_EXIT_USAGE for `return cli_usage_error(...)`. */

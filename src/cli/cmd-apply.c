@@ -632,7 +632,7 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
     if ((r = load_config(&rn, "apply")) != 0)
         goto out;
     if (!(rn.b = cli_backend(cli, !rn.o.dry_run))) {
-        r = 255;
+        r = cli->backend_exit;
         goto out;
     }
     if ((r = make_jobs(&rn, "apply")) != 0 || (r = plan_jobs(&rn)) != 0)
@@ -661,7 +661,7 @@ int cmd_assert(struct cli *cli, int argc, char **argv)
         goto out;
     }
     if (!(rn.b = cli_backend(cli, false))) {
-        r = 255;
+        r = cli->backend_exit;
         goto out;
     }
     if ((r = make_jobs(&rn, "assert")) != 0)
@@ -788,7 +788,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
     if (o.export_label && !*o.export_label)
         return cli_usage_error("export: -l: expected a label name");
     if (!(b = cli_backend(cli, false)))
-        return 255;
+        return cli->backend_exit;
     if (cli->gpu >= mk_backend_gpu_count(b)) {
         printf("No devices were found\n");
         return mk_status_exit_code(-ENOENT);

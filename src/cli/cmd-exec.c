@@ -142,7 +142,7 @@ static int exec_hardware(struct cli *cli, const struct exec_opts *o)
 {
     struct mk_backend *b = cli_backend(cli, false);
     if (!b)
-        return 255;
+        return cli->backend_exit;
     if (find_mig_device(b, o->instance) < 0)
         return -ENOENT;
     if (setenv("CUDA_VISIBLE_DEVICES", o->instance, 1) < 0 ||

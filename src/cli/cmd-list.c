@@ -39,7 +39,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
     if ((r = parse(cli, argc, argv)) != 0)
         return r;
     if (!(b = cli_backend(cli, false)))
-        return 255;
+        return cli->backend_exit;
     for (int i = 0; i < mk_backend_gpu_count(b); i++)
         if (cli->gpu < 0 || cli->gpu == i)
             gpus[n++] = mk_backend_gpu(b, i);

@@ -181,7 +181,7 @@ static int do_list(struct cli *cli, struct mig_opts *o)
     bool profiles = o->action == ACT_LGIP || o->action == ACT_LGIPP;
     int n;
     if (!b)
-        return 255;
+        return cli->backend_exit;
     /* Profiles and placements exist whatever the MIG mode (NVML answers "regardless of
      * whether MIG is enabled"); instances need MIG mode. */
     if ((n = select_gpus(cli, b, !profiles, gpus)) < 0)
@@ -567,7 +567,7 @@ static int do_change(struct cli *cli, struct mig_opts *o)
     int n, nitems = 0, r = 0, done = 0;
     if (!b) {
         json_decref(out.events);
-        return 255;
+        return cli->backend_exit;
     }
     if ((n = select_gpus(cli, b, true, gpus)) < 0) {
         json_decref(out.events);

@@ -56,7 +56,7 @@ int cmd_mode(struct cli *cli, int argc, char **argv)
     }
     if (!(b = cli_backend(cli, true))) {
         json_decref(events);
-        return 255;
+        return cli->backend_exit;
     }
     if (cli->gpu >= mk_backend_gpu_count(b)) {
         json_decref(events);

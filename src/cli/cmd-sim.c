@@ -117,7 +117,7 @@ static int sim_busy(struct cli *cli, int argc, char **argv)
     if (optind != argc - 1 || !cli_parse_uint(argv[optind], MK_MAX_GIS - 1, &gi))
         return cli_usage_error("sim busy: expected one GPU instance ID (0-14)");
     if (!(b = cli_backend(cli, true)))
-        return 255;
+        return cli->backend_exit;
     if ((r = mk_backend_set_busy(b, cli->gpu < 0 ? 0 : cli->gpu, gi, busy, &err)) < 0)
         return cli_fail(mk_status_exit_code(r), "sim busy: %s", mk_strerror(&err));
     if ((r = mk_backend_commit(b, &err)) < 0)
@@ -154,7 +154,7 @@ static int sim_fault(struct cli *cli, int argc, char **argv)
         return cli_usage_error("sim fault: expected one kind: create-gi, create-ci, destroy-gi "
                                "or destroy-ci");
     if (!(b = cli_backend(cli, true)))
-        return 255;
+        return cli->backend_exit;
     gpu = cli->gpu < 0 ? 0 : cli->gpu;
     if ((r = mk_backend_set_fault(b, gpu, kind, count, &err)) < 0)
         return cli_fail(mk_status_exit_code(r), "sim fault: %s", mk_strerror(&err));

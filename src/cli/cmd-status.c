@@ -672,7 +672,7 @@ int status_print_gpu(FILE *f, const struct cli *cli, const struct mk_gpu *g, con
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    const char *svg = NULL, *env = getenv("MIGKIT_CATALOG");
+    const char *svg = NULL;
     struct slice_map *maps;
     struct mk_backend *b;
     int r, n = 0, total;
@@ -680,8 +680,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     if ((r = parse(cli, argc, argv, &svg)) != 0)
         return r;
     if (!(b = cli_backend(cli, false)))
-        /* cli_backend printed why: a rejected --catalog file is a usage error (2). */
-        return !cli->cat && (cli->catalog_file || (env && *env)) ? CLI_EXIT_USAGE : 255;
+        return cli->backend_exit;
     total = mk_backend_gpu_count(b);
     if (cli->gpu >= total) {
         printf("No devices were found\n");

@@ -139,8 +139,10 @@ struct mk_backend *cli_backend(struct cli *cli, bool writable)
     struct mk_error err = {0};
     if (cli->backend)
         return cli->backend;
+    cli->backend_exit = CLI_EXIT_USAGE;
     if (!(cfg.name = backend_name(cli)) || !cli_catalog(cli))
         return NULL;
+    cli->backend_exit = 255;
     if (mk_backend_open(&cfg, cli->cat, &cli->backend, &err) < 0) {
         cli_fail(255, "%s", mk_strerror(&err));
         return NULL;

@@ -54,7 +54,7 @@ expect "nvml sees it busy" 0 '"busy": true' "$fake" --backend nvml mig -lgi --js
 expect "bad --backend" 2 '--backend: expected one of auto, sim, nvml, soft, got "cuda"' "$fake" \
     --backend cuda -L
 expect "--backend without a value" 2 '--backend needs a value' "$fake" -L --backend
-MIGKIT_BACKEND=cuda expect "bad MIGKIT_BACKEND" 255 \
+MIGKIT_BACKEND=cuda expect "bad MIGKIT_BACKEND" 2 \
     'MIGKIT_BACKEND: expected one of auto, sim, nvml, soft, got "cuda"' "$fake" -L
 
 # ---- the loader ----
