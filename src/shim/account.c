@@ -14,6 +14,10 @@
  * refusal is CUDA_ERROR_OUT_OF_MEMORY. Frees give surplus back once the reserve exceeds two
  * chunks, keeping one, so allocation churn does not turn into lease traffic.
  *
+ * The quota starts as the source's HELLO said, and follows the source's later answers (a
+ * resize through migd): every cuMemGetInfo asks the source, and so does a grant larger than
+ * the quota known allows, before it is refused.
+ *
  * The table is an open-addressing hash table (linear probing, backward-shift deletion, no
  * tombstones) of fixed capacity, mapped once at set-up: no allocation afterwards. Charges
  * reserve their entry up front, so an allocation the driver made can always be recorded; a
@@ -132,15 +136,37 @@ static void remove_at(uint64_t i)
 
 /* ---- quota (all under acct.lock) ---- */
 
+/* Asks the source about the instance; its quota now replaces the one known (a resize). The
+ * free bytes go to *ret_free (may be NULL). 0, or the source's error (nothing changed). */
+static int refresh(uint64_t *ret_free)
+{
+    uint64_t others, quota;
+    int r = acct.src->instance(acct.src, &others, &quota);
+    if (r == 0) {
+        acct.quota = quota;
+        if (ret_free)
+            *ret_free = others;
+    }
+    return r;
+}
+
+/* What the source could still grant this process under the quota known. A quota below what
+ * is held (never from migd: a resize does not shrink below the grants) leaves no room. */
+static uint64_t grantable(void)
+{
+    return acct.quota > acct.held ? acct.quota - acct.held : 0;
+}
+
 /* Gets need more bytes from the source: a chunk-rounded grant if possible, else the exact
- * shortfall. 0, -ENOSPC or the source's error. */
+ * shortfall. 0, -ENOSPC or the source's error. More than the quota known could grant asks
+ * the source for the quota first: the instance may have grown since. */
 static int refill(uint64_t need)
 {
-    uint64_t room = acct.quota - acct.held, ask = need;
+    uint64_t ask = need;
     int r;
-    if (need > room)
+    if (need > grantable() && (refresh(NULL) < 0 || need > grantable()))
         return -ENOSPC; /* more than the whole instance could grant this process */
-    if (acct.chunk && room >= acct.chunk && need <= room - acct.chunk)
+    if (acct.chunk && grantable() >= acct.chunk && need <= grantable() - acct.chunk)
         ask = (need + acct.chunk - 1) / acct.chunk * acct.chunk;
     r = acct.src->grant(acct.src, ask);
     if (r == -ENOSPC && ask > need)
@@ -563,14 +589,18 @@ CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnma
 
 void mk__shim_meminfo(uint64_t *ret_free, uint64_t *ret_total)
 {
-    uint64_t others, mine;
+    uint64_t others, mine, spare;
+    bool known;
     pthread_mutex_lock(&acct.lock);
-    mine = acct.quota - acct.used;
+    /* The source's answer carries the quota now, so a resized instance shows its new total
+     * (and its free memory is bounded by it) from this call on. */
+    known = acct.ready && refresh(&others) == 0;
+    spare = acct.held - acct.used;
+    mine = acct.quota > acct.used ? acct.quota - acct.used : 0;
     /* What the instance has free: what the source says is free outside this process, plus
      * this process's unused reserve; never more than the quota minus this process's use. */
-    if (acct.ready && acct.src->instance_free(acct.src, &others) == 0 &&
-        others <= mine - (acct.held - acct.used))
-        *ret_free = others + (acct.held - acct.used);
+    if (known && mine >= spare && others <= mine - spare)
+        *ret_free = others + spare;
     else
         *ret_free = mine;
     *ret_total = acct.quota;
