@@ -14,6 +14,10 @@
  * refusal is CUDA_ERROR_OUT_OF_MEMORY. Frees give surplus back once the reserve exceeds two
  * chunks, keeping one, so allocation churn does not turn into lease traffic.
  *
+ * The quota starts as the source's HELLO said, and follows the source's later answers (a
+ * resize through migd): every cuMemGetInfo asks the source, and so does a grant larger than
+ * the quota known allows, before it is refused.
+ *
  * The table is an open-addressing hash table (linear probing, backward-shift deletion, no
  * tombstones) of fixed capacity, mapped once at set-up: no allocation afterwards. Charges
  * reserve their entry up front, so an allocation the driver made can always be recorded; a
@@ -31,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -75,6 +80,38 @@ static struct {
     uint64_t limit, hard;
     uint32_t gen;
 } acct = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- pool memory freed but not yet released (all under acct.lock, but for the atomics) ----
+ *
+ * The driver releases what a stream-ordered free puts above a pool's release threshold only
+ * at the next synchronisation (measured on an H200, driver 580: not at the free, not a second
+ * later). Until then the bytes stay charged, as a record (pool, stream, context) -> bytes; a
+ * synchronisation that completes the stream returns the records it covers. PENDING_MAX records
+ * are kept: a program rarely has frees awaiting a synchronisation on more than a few streams
+ * at once. When they are all taken, the new bytes fold into the last record, whose differing
+ * fields become "any" (the bytes then wait for a wider synchronisation, never a narrower one).
+ *
+ * seq numbers every record update: a synchronisation returns only the records last updated
+ * before it started (their frees were enqueued before it), so a free enqueued by another
+ * thread while it waited keeps its charge. pend_n mirrors the number of records, so the
+ * synchronisation hooks cost one atomic load when nothing awaits (the usual case). */
+#define PENDING_MAX 64
+/* Stream keys that are no handle (handles are pointers; CU_STREAM_LEGACY and _PER_THREAD are
+ * 1 and 2): bytes any synchronisation releases (a pool's cache above a lowered threshold:
+ * those frees completed long ago), and bytes only a context synchronisation releases. */
+#define STREAM_ANY_SYNC UINT64_MAX
+#define STREAM_CTX_SYNC (UINT64_MAX - 1)
+/* A pool or context field that no longer names one (a folded record). */
+#define ANY_KEY 0
+
+struct pending {
+    uint64_t pool, stream, thread, ctx, bytes, seq;
+};
+
+static struct pending pend[PENDING_MAX];
+static unsigned npend;
+static _Atomic unsigned pend_n;
+static _Atomic uint64_t pend_seq;
 
 /* ---- the table (all under acct.lock) ---- */
 
@@ -132,15 +169,37 @@ static void remove_at(uint64_t i)
 
 /* ---- quota (all under acct.lock) ---- */
 
+/* Asks the source about the instance; its quota now replaces the one known (a resize). The
+ * free bytes go to *ret_free (may be NULL). 0, or the source's error (nothing changed). */
+static int refresh(uint64_t *ret_free)
+{
+    uint64_t others, quota;
+    int r = acct.src->instance(acct.src, &others, &quota);
+    if (r == 0) {
+        acct.quota = quota;
+        if (ret_free)
+            *ret_free = others;
+    }
+    return r;
+}
+
+/* What the source could still grant this process under the quota known. A quota below what
+ * is held (never from migd: a resize does not shrink below the grants) leaves no room. */
+static uint64_t grantable(void)
+{
+    return acct.quota > acct.held ? acct.quota - acct.held : 0;
+}
+
 /* Gets need more bytes from the source: a chunk-rounded grant if possible, else the exact
- * shortfall. 0, -ENOSPC or the source's error. */
+ * shortfall. 0, -ENOSPC or the source's error. More than the quota known could grant asks
+ * the source for the quota first: the instance may have grown since. */
 static int refill(uint64_t need)
 {
-    uint64_t room = acct.quota - acct.held, ask = need;
+    uint64_t ask = need;
     int r;
-    if (need > room)
+    if (need > grantable() && (refresh(NULL) < 0 || need > grantable()))
         return -ENOSPC; /* more than the whole instance could grant this process */
-    if (acct.chunk && room >= acct.chunk && need <= room - acct.chunk)
+    if (acct.chunk && grantable() >= acct.chunk && need <= grantable() - acct.chunk)
         ask = (need + acct.chunk - 1) / acct.chunk * acct.chunk;
     r = acct.src->grant(acct.src, ask);
     if (r == -ENOSPC && ask > need)
@@ -270,61 +329,27 @@ static void pool_settle(int64_t i)
         remove_at((uint64_t)i);
 }
 
-int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused)
+static void pend_add(uint64_t pool, const struct mk_shim_stream *s, uint64_t ctx, uint64_t bytes);
+
+/* The stream key of bytes only a context synchronisation releases. */
+static const struct mk_shim_stream ctx_sync = {STREAM_CTX_SYNC, 0};
+
+/* Bytes of pool freed on stream s: the pool's cache takes them up to its threshold, the rest
+ * stays charged until a synchronisation covers s. */
+static void pool_keep(uint64_t pool, uint64_t bytes, const struct mk_shim_stream *s, uint64_t ctx)
 {
-    uint64_t reuse = 0;
-    int64_t i;
-    int r = 0;
-    pthread_mutex_lock(&acct.lock);
-    if (!acct.ready) {
-        r = -ENODEV;
-    } else if (acct.count + acct.pending >= acct.limit) {
-        r = -EMFILE;
-    } else {
-        if ((i = pool_at(pool)) >= 0)
-            reuse = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
-        if (bytes - reuse > acct.held - acct.used)
-            r = refill(bytes - reuse - (acct.held - acct.used));
-        if (r == 0) {
-            if (reuse)
-                acct.slots[i].size -= reuse; /* the cached charge becomes the allocation's */
-            acct.used += bytes - reuse;
-            acct.pending++;
-            *ret_reused = reuse;
-        }
+    int64_t i = pool_at(pool);
+    if (i >= 0) {
+        uint64_t room = acct.slots[i].aux - acct.slots[i].size;
+        uint64_t keep = bytes < room ? bytes : room;
+        acct.slots[i].size += keep;
+        bytes -= keep;
     }
-    pthread_mutex_unlock(&acct.lock);
-    return r;
+    pend_add(pool, s, ctx, bytes);
 }
 
-void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused)
-{
-    int64_t i;
-    pthread_mutex_lock(&acct.lock);
-    acct.pending--;
-    if (reused && (i = pool_at(pool)) >= 0) {
-        acct.slots[i].size += reused; /* back into the cache it came from */
-        bytes -= reused;
-    }
-    give_back(bytes);
-    pthread_mutex_unlock(&acct.lock);
-}
-
-void mk__shim_pool_reused(uint64_t pool, uint64_t bytes)
-{
-    int64_t i;
-    uint64_t t;
-    pthread_mutex_lock(&acct.lock);
-    if ((i = pool_at(pool)) >= 0) {
-        t = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
-        acct.slots[i].size -= t;
-        give_back(t);
-    }
-    pthread_mutex_unlock(&acct.lock);
-}
-
-/* A pooled allocation of bytes went back to pool: the pool keeps up to its threshold, the
- * rest is returned. */
+/* A pooled allocation of bytes went back to pool by a synchronous free (cuMemFree): the pool
+ * keeps up to its threshold, the rest is returned. */
 static void pool_freed(uint64_t pool, uint64_t bytes)
 {
     int64_t i = pool_at(pool);
@@ -337,10 +362,158 @@ static void pool_freed(uint64_t pool, uint64_t bytes)
     give_back(bytes);
 }
 
-void mk__shim_freed(const struct mk_shim_entry *e)
+/* Adds bytes freed into pool on stream s (in context ctx) to the records awaiting a
+ * synchronisation. */
+static void pend_add(uint64_t pool, const struct mk_shim_stream *s, uint64_t ctx, uint64_t bytes)
+{
+    struct pending *p = NULL;
+    uint64_t seq = atomic_fetch_add(&pend_seq, 1) + 1;
+    if (bytes == 0)
+        return;
+    for (unsigned i = 0; i < npend && !p; i++)
+        if (pend[i].pool == pool && pend[i].stream == s->stream && pend[i].thread == s->thread &&
+            pend[i].ctx == ctx)
+            p = &pend[i];
+    if (!p && npend < PENDING_MAX) {
+        p = &pend[npend++];
+        *p = (struct pending){pool, s->stream, s->thread, ctx, 0, 0};
+        atomic_store(&pend_n, npend);
+    } else if (!p) {
+        p = &pend[PENDING_MAX - 1]; /* full: fold, widening what must synchronise */
+        if (p->pool != pool)
+            p->pool = ANY_KEY;
+        if (p->stream != s->stream || p->thread != s->thread)
+            p->stream = STREAM_CTX_SYNC, p->thread = 0;
+        if (p->ctx != ctx)
+            p->ctx = ANY_KEY;
+    }
+    p->bytes += bytes;
+    p->seq = seq;
+}
+
+/* Drops record i (swap with the last). */
+static void pend_drop(unsigned i)
+{
+    pend[i] = pend[--npend];
+    atomic_store(&pend_n, npend);
+}
+
+/* Takes up to bytes from pool's awaiting records, for an allocation from that pool (the pool
+ * hands freed blocks out again before it releases them). Returns the bytes taken. */
+static uint64_t pend_take(uint64_t pool, uint64_t bytes)
+{
+    uint64_t got = 0;
+    for (unsigned i = 0; i < npend && got < bytes && pool;) {
+        if (pend[i].pool != pool) {
+            i++;
+            continue;
+        }
+        uint64_t t = pend[i].bytes < bytes - got ? pend[i].bytes : bytes - got;
+        pend[i].bytes -= t;
+        got += t;
+        if (pend[i].bytes == 0)
+            pend_drop(i);
+        else
+            i++;
+    }
+    return got;
+}
+
+/* Takes up to bytes of pool's cached charge, then of its awaiting records. */
+static uint64_t pool_take(uint64_t pool, uint64_t bytes)
+{
+    int64_t i = pool_at(pool);
+    uint64_t t = 0;
+    if (i >= 0) {
+        t = acct.slots[i].size < bytes ? acct.slots[i].size : bytes;
+        acct.slots[i].size -= t;
+    }
+    return t + pend_take(pool, bytes - t);
+}
+
+bool mk__shim_sync_pending(uint64_t *ret_seq)
+{
+    if (atomic_load_explicit(&pend_n, memory_order_acquire) == 0)
+        return false;
+    *ret_seq = atomic_load(&pend_seq);
+    return true;
+}
+
+/* Whether record p is released by a synchronisation of s (NULL: of context ctx). */
+static bool pend_covered(const struct pending *p, const struct mk_shim_stream *s, uint64_t ctx)
+{
+    if (p->stream == STREAM_ANY_SYNC)
+        return true;
+    if (!s)
+        return p->ctx == ctx || p->ctx == ANY_KEY;
+    return p->stream == s->stream && p->thread == s->thread;
+}
+
+void mk__shim_synced(const struct mk_shim_stream *s, uint64_t ctx, uint64_t seq)
 {
     pthread_mutex_lock(&acct.lock);
-    if (e->kind == MK_SHIM_POOLED)
+    for (unsigned i = 0; i < npend;) {
+        if (pend[i].seq <= seq && pend_covered(&pend[i], s, ctx)) {
+            acct.used -= pend[i].bytes;
+            pend_drop(i);
+        } else {
+            i++;
+        }
+    }
+    trim();
+    pthread_mutex_unlock(&acct.lock);
+}
+
+int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused)
+{
+    uint64_t reuse = 0;
+    int r = 0;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready) {
+        r = -ENODEV;
+    } else if (acct.count + acct.pending >= acct.limit) {
+        r = -EMFILE;
+    } else {
+        /* The cached and awaiting charge becomes the allocation's; given back on a refusal. */
+        reuse = pool_take(pool, bytes);
+        if (bytes - reuse > acct.held - acct.used)
+            r = refill(bytes - reuse - (acct.held - acct.used));
+        if (r == 0) {
+            acct.used += bytes - reuse;
+            acct.pending++;
+            *ret_reused = reuse;
+        } else if (reuse) {
+            pool_keep(pool, reuse, &ctx_sync, ANY_KEY);
+        }
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused)
+{
+    pthread_mutex_lock(&acct.lock);
+    acct.pending--;
+    /* What came from the pool goes back to it: the cache, or awaiting a synchronisation (it
+     * may have come from a record whose stream is not known any more: a context's). */
+    pool_keep(pool, reused, &ctx_sync, ANY_KEY);
+    give_back(bytes - reused);
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_pool_reused(uint64_t pool, uint64_t bytes)
+{
+    pthread_mutex_lock(&acct.lock);
+    give_back(pool_take(pool, bytes));
+    pthread_mutex_unlock(&acct.lock);
+}
+
+void mk__shim_freed(const struct mk_shim_entry *e, const struct mk_shim_stream *s, uint64_t ctx)
+{
+    pthread_mutex_lock(&acct.lock);
+    if (e->kind == MK_SHIM_POOLED && s)
+        pool_keep(e->aux, e->bytes, s, ctx);
+    else if (e->kind == MK_SHIM_POOLED)
         pool_freed(e->aux, e->bytes);
     else
         give_back(e->bytes);
@@ -362,7 +535,9 @@ static bool pool_threshold(uint64_t pool, uint64_t value)
     }
     acct.slots[i].aux = value;
     if (acct.slots[i].size > value) {
-        acct.used -= acct.slots[i].size - value;
+        /* The driver releases the excess at the next synchronisation, whichever stream's. */
+        static const struct mk_shim_stream any = {STREAM_ANY_SYNC, 0};
+        pend_add(pool, &any, ANY_KEY, acct.slots[i].size - value);
         acct.slots[i].size = value;
     }
     pool_settle(i);
@@ -563,14 +738,18 @@ CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnma
 
 void mk__shim_meminfo(uint64_t *ret_free, uint64_t *ret_total)
 {
-    uint64_t others, mine;
+    uint64_t others, mine, spare;
+    bool known;
     pthread_mutex_lock(&acct.lock);
-    mine = acct.quota - acct.used;
+    /* The source's answer carries the quota now, so a resized instance shows its new total
+     * (and its free memory is bounded by it) from this call on. */
+    known = acct.ready && refresh(&others) == 0;
+    spare = acct.held - acct.used;
+    mine = acct.quota > acct.used ? acct.quota - acct.used : 0;
     /* What the instance has free: what the source says is free outside this process, plus
      * this process's unused reserve; never more than the quota minus this process's use. */
-    if (acct.ready && acct.src->instance_free(acct.src, &others) == 0 &&
-        others <= mine - (acct.held - acct.used))
-        *ret_free = others + (acct.held - acct.used);
+    if (known && mine >= spare && others <= mine - spare)
+        *ret_free = others + spare;
     else
         *ret_free = mine;
     *ret_total = acct.quota;
@@ -636,6 +815,8 @@ void mk__shim_account_child(void)
     if (acct.ready) {
         acct.src->atfork_child(acct.src);
         acct.used = acct.held = acct.count = acct.pending = 0;
+        npend = 0;
+        atomic_store(&pend_n, 0);
         acct.gen = acct.gen + 1 ? acct.gen + 1 : 1;
     }
     pthread_mutex_unlock(&acct.lock);

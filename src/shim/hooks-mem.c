@@ -50,18 +50,26 @@ static CUresult settle(CUresult r, enum mk_shim_kind kind, uint64_t key, uint64_
 }
 
 /* Frees (kind, key) with the driver's free, giving its charge back on success. The entry is
- * removed first, so a pointer the driver hands out again at once cannot meet a stale one. */
-static CUresult release(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free)(void *),
-                        void *arg)
+ * removed first, so a pointer the driver hands out again at once cannot meet a stale one.
+ * s: the stream of a stream-ordered free (NULL for the others). */
+static CUresult release_on(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free)(void *),
+                           void *arg, const struct mk_shim_stream *s)
 {
     struct mk_shim_entry e;
     bool counted = key && mk__shim_forget(kind, key, &e);
     CUresult r = do_free(arg);
+    /* A pooled allocation's into its pool's cache, or awaiting s's synchronisation. */
     if (counted && r == CUDA_SUCCESS)
-        mk__shim_freed(&e); /* a pooled allocation's into its pool's cache */
+        mk__shim_freed(&e, s, s && e.kind == MK_SHIM_POOLED ? mk__shim_context() : 0);
     else if (counted)
         mk__shim_restore(&e);
     return r;
+}
+
+static CUresult release(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free)(void *),
+                        void *arg)
+{
+    return release_on(kind, key, do_free, arg, NULL);
 }
 
 /* ---- linear memory ---- */
@@ -159,13 +167,15 @@ static CUresult free_async(void *arg)
 MK_SHIM_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
 {
     struct async_free a = {mk__shim_cuda()->cuMemFreeAsync, dptr, hStream};
-    return a.fn ? release(MK_SHIM_LINEAR, dptr, free_async, &a) : MK_SHIM_MISSING;
+    struct mk_shim_stream s = mk__shim_stream(hStream, false);
+    return a.fn ? release_on(MK_SHIM_LINEAR, dptr, free_async, &a, &s) : MK_SHIM_MISSING;
 }
 
 MK_SHIM_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
 {
     struct async_free a = {mk__shim_cuda()->cuMemFreeAsync_ptsz, dptr, hStream};
-    return a.fn ? release(MK_SHIM_LINEAR, dptr, free_async, &a) : MK_SHIM_MISSING;
+    struct mk_shim_stream s = mk__shim_stream(hStream, true);
+    return a.fn ? release_on(MK_SHIM_LINEAR, dptr, free_async, &a, &s) : MK_SHIM_MISSING;
 }
 
 /* ---- the 32-bit entry points: refused ---- */

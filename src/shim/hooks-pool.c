@@ -5,8 +5,12 @@
  * The policy (docs/shim.md, "Memory pools"): the charge is never below what the driver could
  * hold for the process, and comes back when the driver gives memory back.
  *   cuMemAllocAsync, cuMemAllocFromPoolAsync  charge the size, the pool's cached charge first;
- *   cuMemFreeAsync (and cuMemFree of such memory)  the size into the pool's cached charge, kept
- *                       up to the pool's release threshold, the rest returned (account.c);
+ *   cuMemFreeAsync      the size into the pool's cached charge, kept up to the pool's
+ *                       release threshold; the rest stays charged until a synchronisation
+ *                       completes the free's stream (account.c), when the driver releases it;
+ *   cuMemFree of such memory  the same, the rest returned at once;
+ *   cuStreamSynchronize, cuStreamQuery (when it answers "complete"), cuCtxSynchronize  return
+ *                       what awaited them; one atomic load when nothing does;
  *   cuMemPoolSetAttribute(CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)  recorded; a lower threshold
  *                       returns the cache above it (cuMemPoolGetAttribute records what the
  *                       driver says, too); a pool's threshold is 0 until set;
@@ -21,6 +25,7 @@
  * it: never too little, at the price of needing quota room for the size for a moment.
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "shim/shim.h"
 
@@ -180,4 +185,89 @@ MK_SHIM_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
     if (!cu->cuMemPoolDestroy)
         return MK_SHIM_MISSING;
     return mk__shim_pool_destroy((uint64_t)(uintptr_t)pool, cu->cuMemPoolDestroy);
+}
+
+/* ---- synchronisation: the excess over a pool's threshold goes back ---- */
+
+struct mk_shim_stream mk__shim_stream(CUstream h, bool ptsz)
+{
+    uint64_t key = (uint64_t)(uintptr_t)h;
+    if (!h)
+        key = (uint64_t)(uintptr_t)(ptsz ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY);
+    /* pthread_self is a read of the thread pointer in glibc: no system call. */
+    return (struct mk_shim_stream){
+        key, key == (uint64_t)(uintptr_t)CU_STREAM_PER_THREAD ? (uint64_t)pthread_self() : 0};
+}
+
+/* One stream synchronisation (or query) through fn: what was freed on h before it started is
+ * returned once the driver says h is complete. A stream's synchronisation returns only its own
+ * frees' excess: the legacy stream's also waits for other streams, but the shim does not know
+ * which, so their excess waits (charged) for their own synchronisation or the context's. */
+static CUresult stream_sync(__typeof__(cuStreamSynchronize) *fn, CUstream h, bool ptsz)
+{
+    struct mk_shim_stream s;
+    uint64_t seq;
+    CUresult r;
+    if (!fn)
+        return MK_SHIM_MISSING;
+    if (!mk__shim_sync_pending(&seq))
+        return fn(h);
+    if ((r = fn(h)) == CUDA_SUCCESS) {
+        s = mk__shim_stream(h, ptsz);
+        mk__shim_synced(&s, 0, seq);
+    }
+    return r;
+}
+
+MK_SHIM_EXPORT CUresult cuStreamSynchronize(CUstream hStream)
+{
+    return stream_sync(mk__shim_cuda()->cuStreamSynchronize, hStream, false);
+}
+
+MK_SHIM_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream hStream)
+{
+    return stream_sync(mk__shim_cuda()->cuStreamSynchronize_ptsz, hStream, true);
+}
+
+/* CUDA_SUCCESS from a query means the stream's work is complete, as after a synchronisation;
+ * CUDA_ERROR_NOT_READY changes nothing. */
+MK_SHIM_EXPORT CUresult cuStreamQuery(CUstream hStream)
+{
+    return stream_sync(mk__shim_cuda()->cuStreamQuery, hStream, false);
+}
+
+MK_SHIM_EXPORT CUresult cuStreamQuery_ptsz(CUstream hStream)
+{
+    return stream_sync(mk__shim_cuda()->cuStreamQuery_ptsz, hStream, true);
+}
+
+/* A context synchronisation completes every stream of the context: what was freed in it
+ * before it started is returned. */
+MK_SHIM_EXPORT CUresult cuCtxSynchronize(void)
+{
+    const struct mk_cuda *cu = mk__shim_cuda();
+    uint64_t seq;
+    CUresult r;
+    if (!cu->cuCtxSynchronize)
+        return MK_SHIM_MISSING;
+    if (!mk__shim_sync_pending(&seq))
+        return cu->cuCtxSynchronize();
+    if ((r = cu->cuCtxSynchronize()) == CUDA_SUCCESS)
+        mk__shim_synced(NULL, mk__shim_context(), seq);
+    return r;
+}
+
+/* CUDA 13's version names the context; NULL is the current one. */
+MK_SHIM_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx)
+{
+    const struct mk_cuda *cu = mk__shim_cuda();
+    uint64_t seq;
+    CUresult r;
+    if (!cu->cuCtxSynchronize_v2)
+        return MK_SHIM_MISSING;
+    if (!mk__shim_sync_pending(&seq))
+        return cu->cuCtxSynchronize_v2(ctx);
+    if ((r = cu->cuCtxSynchronize_v2(ctx)) == CUDA_SUCCESS)
+        mk__shim_synced(NULL, ctx ? (uint64_t)(uintptr_t)ctx : mk__shim_context(), seq);
+    return r;
 }

@@ -14,6 +14,11 @@
  * bytes (NO free=...), and a grant of quota - held + 1 bytes can never fit (the instance's
  * sum already includes what this process holds). A server that granted that probe anyway
  * (the instance grew) gets it back at once and the answer is "unknown".
+ *
+ * The quota: INFO's answer is the instance's quota now, so every INFO (each cuMemGetInfo, and
+ * each allocation the accounting would refuse as larger than the quota it knows) hands the
+ * accounting a resized quota. Version 1 has no way to tell: there the quota stays HELLO's. A
+ * denied GRANT says what is free, not the quota, so it is no substitute.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,18 +86,22 @@ static int probe_free(uint64_t *ret)
     return 0;
 }
 
-static int ls_instance_free(struct quota_source *s, uint64_t *ret)
+static int ls_instance(struct quota_source *s, uint64_t *ret_free, uint64_t *ret_quota)
 {
     struct mk_lease_info info;
     int r;
     (void)s;
-    if ((r = mk_lease_info(ls.client, &info, NULL)) == -EPROTONOSUPPORT)
-        return probe_free(ret);
+    if ((r = mk_lease_info(ls.client, &info, NULL)) == -EPROTONOSUPPORT) {
+        if ((r = probe_free(ret_free)) == 0)
+            *ret_quota = ls.quota; /* version 1: HELLO's is all there is */
+        return r;
+    }
     if (r < 0)
         return r;
     /* granted <= quota always holds on the server (a resize never shrinks below it); the
      * guard only keeps a confused reply from wrapping. */
-    *ret = info.granted < info.quota_bytes ? info.quota_bytes - info.granted : 0;
+    *ret_free = info.granted < info.quota_bytes ? info.quota_bytes - info.granted : 0;
+    *ret_quota = ls.quota = info.quota_bytes;
     return 0;
 }
 
@@ -132,7 +141,7 @@ int mk__shim_quota_lease(struct quota_source *ret, char *msg, size_t n)
                                  .hello = ls_hello,
                                  .grant = ls_grant,
                                  .release = ls_release,
-                                 .instance_free = ls_instance_free,
+                                 .instance = ls_instance,
                                  .atfork_prepare = ls_prepare,
                                  .atfork_parent = ls_parent,
                                  .atfork_child = ls_child};

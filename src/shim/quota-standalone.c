@@ -185,10 +185,12 @@ static void sa_release(struct quota_source *s, uint64_t bytes)
     sa.held -= bytes < sa.held ? bytes : sa.held;
 }
 
-static int sa_instance_free(struct quota_source *s, uint64_t *ret)
+/* The file is read once: its quota never changes while the process runs. */
+static int sa_instance(struct quota_source *s, uint64_t *ret_free, uint64_t *ret_quota)
 {
     (void)s;
-    *ret = sa.quota - sa.held;
+    *ret_free = sa.quota - sa.held;
+    *ret_quota = sa.quota;
     return 0;
 }
 
@@ -213,7 +215,7 @@ int mk__shim_quota_standalone(struct quota_source *ret, const char *path, bool a
                                  .hello = sa_hello,
                                  .grant = sa_grant,
                                  .release = sa_release,
-                                 .instance_free = sa_instance_free,
+                                 .instance = sa_instance,
                                  .atfork_prepare = sa_nothing,
                                  .atfork_parent = sa_nothing,
                                  .atfork_child = sa_child};

@@ -41,9 +41,11 @@ struct quota_source {
     int (*grant)(struct quota_source *s, uint64_t bytes);
     /* Gives bytes back (never more than granted). */
     void (*release)(struct quota_source *s, uint64_t bytes);
-    /* Bytes the instance has free outside what this process holds; -ENOTSUP when the source
-     * cannot tell. */
-    int (*instance_free)(struct quota_source *s, uint64_t *ret);
+    /* The instance now: the bytes it has free outside what this process holds, and its
+     * quota (a resize through migd shows here, so the accounting follows it). Returns 0 and
+     * both, or -ENOTSUP (or another -errno) when the source cannot tell, leaving both
+     * untouched. */
+    int (*instance)(struct quota_source *s, uint64_t *ret_free, uint64_t *ret_quota);
     /* fork: prepare/parent bracket the fork in the parent; child forgets every grant. */
     void (*atfork_prepare)(struct quota_source *s);
     void (*atfork_parent)(struct quota_source *s);

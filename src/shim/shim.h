@@ -155,7 +155,13 @@ CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnma
  * how much of it was used. mk__shim_pool_uncharge undoes it when the driver refused.
  * mk__shim_pool_reused: an allocation of bytes charged in full turned out to come from pool:
  * what its cache held of it is returned. mk__shim_freed: a freed entry's charge back, into
- * its pool's cache (POOLED, up to the threshold) or to the reserve.
+ * its pool's cache (POOLED, up to the threshold) or to the reserve; a POOLED entry freed on
+ * stream s (not NULL: cuMemFreeAsync, in context ctx) keeps what the cache cannot take
+ * charged until a synchronisation covers s (mk__shim_synced), as the driver keeps it.
+ * mk__shim_sync_pending: false when nothing awaits a synchronisation (one atomic load, the
+ * synchronisation hooks' fast path), else true and the sequence number to hand to
+ * mk__shim_synced after the driver's synchronisation succeeded: what was freed on s (NULL:
+ * on any stream of context ctx) before the sequence number was read is returned.
  * mk__shim_pool_threshold: runs op(arg) (NULL: none, the driver already told) under the
  * accounting lock and records value as pool's threshold, returning the cache above it;
  * CUDA_ERROR_OUT_OF_MEMORY without running op when the table has no room for the pool.
@@ -163,13 +169,23 @@ CUresult mk__shim_vmm_unmap(CUdeviceptr ptr, uint64_t size, __typeof__(cuMemUnma
  * lock; then the cache above keep / all of it is returned. All thread-safe.
  */
 typedef CUresult mk_shim_pool_op(void *arg);
+/* A stream as the pool accounting keys it (mk__shim_stream). */
+struct mk_shim_stream {
+    uint64_t stream; /* the handle; NULL made explicit: CU_STREAM_LEGACY or _PER_THREAD */
+    uint64_t thread; /* the per-thread stream's thread (each has its own), else 0 */
+};
 int mk__shim_pool_charge(uint64_t pool, uint64_t bytes, uint64_t *ret_reused);
 void mk__shim_pool_uncharge(uint64_t pool, uint64_t bytes, uint64_t reused);
 void mk__shim_pool_reused(uint64_t pool, uint64_t bytes);
-void mk__shim_freed(const struct mk_shim_entry *e);
+void mk__shim_freed(const struct mk_shim_entry *e, const struct mk_shim_stream *s, uint64_t ctx);
 CUresult mk__shim_pool_threshold(uint64_t pool, uint64_t value, mk_shim_pool_op *op, void *arg);
 CUresult mk__shim_pool_trim(uint64_t pool, uint64_t keep, __typeof__(cuMemPoolTrimTo) *real);
 CUresult mk__shim_pool_destroy(uint64_t pool, __typeof__(cuMemPoolDestroy) *real);
+bool mk__shim_sync_pending(uint64_t *ret_seq);
+void mk__shim_synced(const struct mk_shim_stream *s, uint64_t ctx, uint64_t seq);
+/* hooks-pool.c: the key of stream h as given to an entry point of flavor ptsz (in which NULL
+ * is the per-thread stream). No lock, no system call. */
+struct mk_shim_stream mk__shim_stream(CUstream h, bool ptsz);
 
 /*
  * Context destruction: runs op(arg, &gone) (the driver's cuCtxDestroy, primary-context reset

@@ -60,6 +60,13 @@ extern __typeof__(cuMemAllocAsync) cuMemAllocAsync_ptsz;
 extern __typeof__(cuMemFreeAsync) cuMemFreeAsync_ptsz;
 extern __typeof__(cuMemAllocFromPoolAsync) cuMemAllocFromPoolAsync_ptsz;
 extern __typeof__(cuLaunchKernel) cuLaunchKernel_ptsz;
+extern __typeof__(cuStreamSynchronize) cuStreamSynchronize_ptsz;
+extern __typeof__(cuStreamQuery) cuStreamQuery_ptsz;
+#if CUDA_VERSION < 13000
+/* CUDA 13's context synchronisation by handle: drivers that speak CUDA 13 export it, and the
+ * list must compile against the cuda.h of CUDA 12 too. */
+CUresult cuCtxSynchronize_v2(CUcontext ctx);
+#endif
 
 typedef unsigned int mk_cu_deviceptr_v1; /* CUdeviceptr before CUDA 3.2 */
 struct mk_cu_array_descriptor_v1;
@@ -162,6 +169,14 @@ cuArray3DCreate_v1(CUarray *pHandle,
     X(cuMemFreeAsync_ptsz,          "cuMemFreeAsync_ptsz",          "cuMemFreeAsync",      11020, PTSZ,   MEM)  \
     X(cuMemAllocFromPoolAsync,      "cuMemAllocFromPoolAsync",      "cuMemAllocFromPoolAsync", 11020, LEGACY, MEM)  \
     X(cuMemAllocFromPoolAsync_ptsz, "cuMemAllocFromPoolAsync_ptsz", "cuMemAllocFromPoolAsync", 11020, PTSZ, MEM)  \
+    /* synchronisation: a pool releases what its frees put above its release threshold here;  \
+     * HOOK, not MEM: a version the shim does not know only delays a charge's return */          \
+    X(cuStreamSynchronize,          "cuStreamSynchronize",          "cuStreamSynchronize",  2000, LEGACY, HOOK) \
+    X(cuStreamSynchronize_ptsz,     "cuStreamSynchronize_ptsz",     "cuStreamSynchronize",  7000, PTSZ,   HOOK) \
+    X(cuStreamQuery,                "cuStreamQuery",                "cuStreamQuery",        2000, LEGACY, HOOK) \
+    X(cuStreamQuery_ptsz,           "cuStreamQuery_ptsz",           "cuStreamQuery",        7000, PTSZ,   HOOK) \
+    X(cuCtxSynchronize,             "cuCtxSynchronize",             "cuCtxSynchronize",     2000, ANY,    HOOK) \
+    X(cuCtxSynchronize_v2,          "cuCtxSynchronize_v2",          "cuCtxSynchronize",    13000, ANY,    HOOK) \
     /* kernel launch: interposed so the launch path exists (SM confinement, a later issue) */    \
     X(cuLaunchKernel,               "cuLaunchKernel",               "cuLaunchKernel",       4000, LEGACY, HOOK) \
     X(cuLaunchKernel_ptsz,          "cuLaunchKernel_ptsz",          "cuLaunchKernel",       7000, PTSZ,   HOOK)

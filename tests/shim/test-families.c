@@ -154,10 +154,19 @@ static void async(void **state)
     CK(cuMemPoolTrimTo(pool, 0)); /* the fake's pool caches nothing: no change */
     EXPECT_USED(4 * ST_MIB + 300);
     CK(cuMemFreeAsync(a, NULL));
+    EXPECT_USED(4 * ST_MIB + 300); /* the pool holds it until the stream synchronises */
+    CK(cuStreamSynchronize(NULL));
     EXPECT_USED(ST_MIB + 300);
     CK(cuMemFreeAsync_ptsz(b, NULL));
-    CK(cuMemFree_v2(c)); /* stream-ordered memory may be freed synchronously too */
+    CK(cuMemFree_v2(c)); /* stream-ordered memory may be freed synchronously too: at once */
     CK(cuMemFreeAsync(d, NULL));
+    EXPECT_USED(ST_MIB + 200);
+    /* The legacy stream's synchronisation: the fake releases everything (it runs no work),
+     * the shim only what was freed on that stream. Never below the driver. */
+    CK(cuStreamSynchronize(CU_STREAM_LEGACY));
+    assert_int_equal(shim_used(), ST_MIB);
+    assert_int_equal(st_fake().used, 0);
+    CK(cuStreamSynchronize_ptsz(NULL)); /* this thread's per-thread stream: b */
     EXPECT_USED(0);
 }
 

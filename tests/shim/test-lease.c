@@ -16,7 +16,11 @@
  *             instance's sum above the quota, and the killed process's leases came back;
  *   fork      a child of a lease holder starts with nothing and gets its own leases;
  *   restart   migd dies (SIGKILL) and comes back with no leases: the shim re-registers what
- *             the process holds on its next grant, and the sums are right again.
+ *             the process holds on its next grant, and the sums are right again;
+ *   resize    the instance grows, then shrinks, between calls (as migd's resize does: the
+ *             registry's quota changes, nothing else): cuMemGetInfo and cuDeviceTotalMem
+ *             report the new total at once, an allocation larger than the old quota succeeds
+ *             after growth, and one the new quota cannot fit fails after the shrink.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -39,12 +43,13 @@
 #define UUID  "MIG-5a2c9f0e-1b2d-4c3e-8f4a-6b7c8d9e0f1a"
 /* The fake driver's UUID for device 0, set by group_setup. */
 #define GPU_UUID "GPU-7d3e8a90-2f14-4b6c-9a1e-0c5b7d2e4f60"
-#define NAME  "NVIDIA L4 MIG 2g.12gb"
+#define NAME     "NVIDIA L4 MIG 2g.12gb"
 
 static char dir[] = "/tmp/migshim-lease-XXXXXX";
 static char sock[128];
 static struct tq *q; /* shared with the server process */
 static pid_t server;
+static uint64_t quota_now = QUOTA; /* the instance's quota as the registry has it */
 
 /* ---- the lease server, in a process of its own ---- */
 
@@ -108,7 +113,7 @@ static uint64_t shim_free(void)
     uint64_t grants = atomic_load(&q->inst[0].grants), denials = atomic_load(&q->inst[0].denials);
     size_t f, t;
     assert_int_equal(cuMemGetInfo_v2(&f, &t), CUDA_SUCCESS);
-    assert_int_equal(t, QUOTA);
+    assert_int_equal(t, quota_now);
     assert_true(atomic_load(&q->inst[0].grants) == grants);
     assert_true(atomic_load(&q->inst[0].denials) == denials);
     return f;
@@ -362,11 +367,50 @@ static void restart(void **state)
     assert_true(tq_sum(q, 0) <= CHUNK);
 }
 
+/* Resizes the instance as migd does: the registry's quota changes, and the lease server
+ * checks every later GRANT and answers every INFO with it. The server is idle meanwhile. */
+static void set_quota(uint64_t bytes)
+{
+    q->inst[0].quota = quota_now = bytes;
+}
+
+static void resize(void **state)
+{
+    CUdeviceptr a, b;
+    size_t total;
+    (void)state;
+    assert_true(sum_settles(CHUNK) <= CHUNK);
+    assert_int_equal(cuMemAlloc_v2(&a, 64 * ST_MIB), CUDA_SUCCESS);
+    /* Growth: the new total shows at once; what the old quota could never hold is granted. */
+    set_quota(2 * QUOTA);
+    assert_int_equal(shim_free(), 2 * QUOTA - 64 * ST_MIB);
+    assert_int_equal(cuDeviceTotalMem_v2(&total, 0), CUDA_SUCCESS);
+    assert_int_equal(total, 2 * QUOTA);
+    assert_int_equal(cuMemAlloc_v2(&b, QUOTA), CUDA_SUCCESS);
+    assert_int_equal(tq_sum(q, 0), QUOTA + 64 * ST_MIB);
+    assert_int_equal(shim_free(), QUOTA - 64 * ST_MIB);
+    assert_int_equal(cuMemFree_v2(b), CUDA_SUCCESS);
+    /* Shrink to 128 MiB, above the 64 MiB held (migd never shrinks below the grants): the
+     * total follows, free is what the smaller instance has left, and 96 MiB more is refused. */
+    assert_true(tq_sum(q, 0) <= 64 * ST_MIB + CHUNK);
+    set_quota(QUOTA / 2);
+    assert_int_equal(cuDeviceTotalMem_v2(&total, 0), CUDA_SUCCESS);
+    assert_int_equal(total, QUOTA / 2);
+    assert_int_equal(shim_free(), QUOTA / 2 - 64 * ST_MIB);
+    assert_int_equal(cuMemAlloc_v2(&b, 96 * ST_MIB), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMemAlloc_v2(&b, 64 * ST_MIB), CUDA_SUCCESS);
+    assert_int_equal(shim_free(), 0);
+    assert_int_equal(cuMemFree_v2(b), CUDA_SUCCESS);
+    assert_int_equal(cuMemFree_v2(a), CUDA_SUCCESS);
+    set_quota(QUOTA);
+    assert_int_equal(shim_free(), QUOTA);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identity), cmocka_unit_test(shared),  cmocka_unit_test(storm),
-        cmocka_unit_test(forked),   cmocka_unit_test(restart),
+        cmocka_unit_test(forked),   cmocka_unit_test(restart), cmocka_unit_test(resize),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,8 +1,9 @@
 /*
  * test-pools.c - memory pools: what a pool keeps cached after frees stays charged, up to its
  * release threshold, and comes back with cuMemPoolTrimTo, a lower threshold or
- * cuMemPoolDestroy; stream-ordered allocations use their pool's cached charge first. Several
- * pools, and threads racing over them.
+ * cuMemPoolDestroy; what a stream-ordered free puts above the threshold stays charged until a
+ * synchronisation covers its stream; stream-ordered allocations use their pool's cached and
+ * awaiting charge first. Several pools, and threads racing over them.
  *
  * After each step the shim's charge (quota - cuMemGetInfo's free) and the fake driver's bytes
  * in use (its pools' caches included) are compared with sizes worked out by hand.
@@ -80,6 +81,8 @@ static void default_pool(void **state)
     assert_int_equal(v, 0);
     CK(cuMemAllocAsync(&a, 4 * MIB, NULL));
     CK(cuMemFreeAsync(a, NULL));
+    EXPECT_USED(4 * MIB); /* held until the stream synchronises */
+    CK(cuStreamSynchronize(NULL));
     EXPECT_USED(0);
     set_threshold(pool, 8 * MIB);
     CK(cuMemAllocAsync(&a, 6 * MIB, NULL));
@@ -93,9 +96,13 @@ static void default_pool(void **state)
     CK(cuMemAllocAsync(&a, 9 * MIB, CU_STREAM_LEGACY));
     EXPECT_USED(9 * MIB); /* 6 from the cache, 3 new */
     CK(cuMemFreeAsync(a, NULL));
-    EXPECT_USED(8 * MIB); /* 9 offered, the threshold keeps 8 */
+    EXPECT_USED(9 * MIB);    /* 9 offered, the threshold keeps 8, 1 until a synchronisation */
+    CK(cuStreamQuery(NULL)); /* a query that finds the stream complete synchronises */
+    EXPECT_USED(8 * MIB);
     assert_int_equal(st_fake().cached, 8 * MIB);
     set_threshold(pool, 3 * MIB);
+    EXPECT_USED(8 * MIB); /* the excess goes at the next synchronisation, any stream's */
+    CK(cuStreamSynchronize((CUstream)(uintptr_t)0x1000));
     EXPECT_USED(3 * MIB);
     CK(cuMemPoolTrimTo(pool, 0));
     EXPECT_USED(0);
@@ -126,6 +133,7 @@ static void full_cache(void **state)
     CK(cuMemFreeAsync(a, other));
     EXPECT_USED(256 * MIB);
     set_threshold(pool, 0);
+    CK(cuCtxSynchronize());
     EXPECT_USED(0);
 }
 
@@ -155,10 +163,81 @@ static void created_pools(void **state)
     CK(cuMemPoolDestroy(p1));
     EXPECT_USED(2 * MIB + 4 * MIB);
     CK(cuMemFreeAsync(c, NULL));
+    EXPECT_USED(6 * MIB); /* the destroyed pool holds c until a synchronisation */
+    CK(cuCtxSynchronize_v2(NULL));
     EXPECT_USED(4 * MIB);
     CK(cuMemPoolDestroy(p2));
     EXPECT_USED(0);
     assert_int_equal(st_fake().cached, 0);
+}
+
+/* ---- the excess over the threshold goes at a synchronisation ---- */
+
+static void *free_on_own_stream(void *arg)
+{
+    /* This thread's per-thread default stream: nobody else's synchronisation covers it. */
+    return (void *)(uintptr_t)cuMemFreeAsync_ptsz(*(CUdeviceptr *)arg, NULL);
+}
+
+/* With threshold 0 a freed block is held (and charged) until its stream synchronises; the
+ * pool's own allocations reuse it meanwhile, as the driver's do. */
+static void sync_release(void **state)
+{
+    CUdeviceptr a, b;
+    pthread_t t;
+    void *ret;
+    (void)state;
+    /* Allocate and free 600 MiB ten times with no synchronisation: one block, reused. */
+    for (int i = 0; i < 10; i++) {
+        CK(cuMemAllocAsync(&a, 600 * MIB, NULL));
+        CK(cuMemFreeAsync(a, NULL));
+    }
+    EXPECT_USED(600 * MIB);
+    /* Another family cannot have it until then: the GPU still holds it. */
+    assert_int_equal(cuMemAlloc_v2(&b, 500 * MIB), CUDA_ERROR_OUT_OF_MEMORY);
+    CK(cuStreamSynchronize(NULL));
+    EXPECT_USED(0);
+    CK(cuMemAlloc_v2(&b, 500 * MIB));
+    CK(cuMemFree_v2(b));
+
+    /* Another stream's synchronisation does not cover this one's free. */
+    CK(cuMemAllocAsync(&a, 8 * MIB, NULL));
+    CK(cuMemFreeAsync(a, (CUstream)(uintptr_t)0x1000));
+    CK(cuStreamSynchronize((CUstream)(uintptr_t)0x2000));
+    assert_int_equal(shim_used(), 8 * MIB); /* the fake released it: it runs no work */
+    assert_int_equal(st_fake().used, 0);
+    CK(cuStreamSynchronize((CUstream)(uintptr_t)0x1000));
+    EXPECT_USED(0);
+
+    /* Nor does this thread's per-thread stream cover another thread's; the context does. */
+    CK(cuMemAllocAsync(&a, 8 * MIB, NULL));
+    assert_int_equal(pthread_create(&t, NULL, free_on_own_stream, &a), 0);
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_null(ret);
+    CK(cuStreamSynchronize_ptsz(NULL));
+    assert_int_equal(shim_used(), 8 * MIB);
+    CK(cuCtxSynchronize());
+    EXPECT_USED(0);
+}
+
+/* More streams awaiting a synchronisation than the shim keeps records for (64): the excess
+ * folds into a record only the context's synchronisation covers. */
+static void many_streams(void **state)
+{
+    enum { STREAMS = 80 };
+    CUdeviceptr a[STREAMS];
+    (void)state;
+    for (int i = 0; i < STREAMS; i++)
+        CK(cuMemAllocAsync(&a[i], MIB, NULL));
+    for (int i = 0; i < STREAMS; i++)
+        CK(cuMemFreeAsync(a[i], (CUstream)(uintptr_t)(0x1000 + 0x100 * i)));
+    EXPECT_USED(STREAMS * MIB);
+    /* The first stream had a record of its own; the last was folded. */
+    CK(cuStreamSynchronize((CUstream)(uintptr_t)0x1000));
+    CK(cuStreamSynchronize((CUstream)(uintptr_t)(0x1000 + 0x100 * (STREAMS - 1))));
+    assert_int_equal(shim_used(), (STREAMS - 1) * MIB);
+    CK(cuCtxSynchronize());
+    EXPECT_USED(0);
 }
 
 /* ---- threads ---- */
@@ -227,6 +306,8 @@ static void threads(void **state)
     }
     /* Quiet: the shim's charge is the pools' cached charge, never below what they hold. */
     assert_true(shim_used() >= st_fake().used);
+    CK(cuCtxSynchronize());
+    assert_true(shim_used() >= st_fake().used);
     for (int p = 0; p < NPOOLS; p++)
         CK(cuMemPoolTrimTo(pools[p], 0));
     CK(cuMemPoolTrimTo(def, 0));
@@ -244,6 +325,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(default_pool, clean, clean),
         cmocka_unit_test_setup_teardown(full_cache, clean, clean),
         cmocka_unit_test_setup_teardown(created_pools, clean, clean),
+        cmocka_unit_test_setup_teardown(sync_release, clean, clean),
+        cmocka_unit_test_setup_teardown(many_streams, clean, clean),
         cmocka_unit_test_setup_teardown(threads, clean, clean),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);

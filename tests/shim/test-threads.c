@@ -244,6 +244,8 @@ static void run_storm(struct worker *ws)
     }
     atomic_store(&storming, false);
     pthread_join(watcher, NULL);
+    /* Stream-ordered frees are held by their pools until a synchronisation. */
+    CHECK(cuCtxSynchronize() == CUDA_SUCCESS, "cuCtxSynchronize");
     CHECK(shim_used() == held, "shim %llu, threads %llu", (unsigned long long)shim_used(),
           (unsigned long long)held);
     CHECK(st_fake().used == held, "driver %llu, threads %llu", (unsigned long long)st_fake().used,
@@ -255,6 +257,7 @@ static void run_storm(struct worker *ws)
         for (int s = 0; s < SLOTS; s++)
             if (ws[i].slots[s].live)
                 CHECK(free_one(&ws[i].slots[s]) == CUDA_SUCCESS, "final free");
+    CHECK(cuCtxSynchronize() == CUDA_SUCCESS, "cuCtxSynchronize");
     CHECK(shim_used() == 0 && st_fake().used == 0, "not empty after the storm: %llu, %llu",
           (unsigned long long)shim_used(), (unsigned long long)st_fake().used);
 }

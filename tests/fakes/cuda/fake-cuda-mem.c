@@ -247,7 +247,7 @@ static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge,
     reuse = pool ? fake_pool_take(pool, charge) : 0;
     if (!fits(charge - reuse)) {
         if (pool)
-            fake_pool_give(pool, charge, reuse);
+            fake_pool_give(pool, charge, reuse, true); /* all back, as taken */
         pthread_mutex_unlock(&mem.lock);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
@@ -262,7 +262,7 @@ static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge,
             mem.cached -= reuse;
         }
     } else if (pool) {
-        fake_pool_give(pool, charge, reuse);
+        fake_pool_give(pool, charge, reuse, true); /* all back, as taken */
     }
     if (!r && p && len) {
         munmap(p, len);
@@ -273,7 +273,9 @@ static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge,
     return r ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
 
-static CUresult linear_free(CUdeviceptr dptr)
+/* Frees dptr; async: a stream-ordered free (its pool holds the excess until a
+ * synchronisation). */
+static CUresult linear_free(CUdeviceptr dptr, bool async)
 {
     struct rec *r;
     CUresult rc = fake_ready();
@@ -288,7 +290,7 @@ static CUresult linear_free(CUdeviceptr dptr)
         uint64_t size = r->size, kept;
         drop(r);
         if (pool) { /* back into its pool, which may keep it */
-            kept = fake_pool_give(pool, size, size);
+            kept = fake_pool_give(pool, size, size, async);
             mem.used += kept;
             mem.cached += kept;
         }
@@ -304,9 +306,9 @@ CUresult fake_mem_alloc_pooled(CUdeviceptr *dptr, size_t bytesize, struct fake_p
     return linear_alloc(dptr, bytesize, bytesize, pool);
 }
 
-CUresult fake_mem_free(CUdeviceptr dptr)
+CUresult fake_mem_free(CUdeviceptr dptr, bool async)
 {
-    return linear_free(dptr);
+    return linear_free(dptr, async);
 }
 
 uint64_t fake_mem_uncache(uint64_t bytes)
@@ -374,7 +376,7 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flag
 
 CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
-    return linear_free(dptr);
+    return linear_free(dptr, false);
 }
 
 CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)

@@ -3,13 +3,16 @@
  *
  * Each device has a default pool, which is its current pool until cuDeviceSetMemPool; more
  * come from cuMemPoolCreate. A pool keeps the bytes freed into it cached, up to its release
- * threshold (CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, 0 by default), and releases the rest at the
- * free (the driver releases them at the next synchronisation; the fake has no streams, so
- * every free is synchronised). Allocations use a pool's cached bytes first. cuMemPoolTrimTo
+ * threshold (CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, 0 by default). What a stream-ordered free
+ * (cuMemFreeAsync) puts above the threshold stays held, pending, until the next
+ * synchronisation (cuStreamSynchronize of any stream, cuStreamQuery, cuCtxSynchronize), as a
+ * real driver holds it (measured on an H200, driver 580); the fake runs no work, so every
+ * synchronisation completes every free. A synchronous free (cuMemFree) releases the excess at
+ * once. Allocations use a pool's cached, then its pending bytes first. cuMemPoolTrimTo
  * follows the driver's documented rule: it releases cached bytes until the pool reserves no
  * more than minBytesToKeep, its outstanding allocations counted. cuMemPoolDestroy releases the
  * cache; a pool with outstanding allocations goes when the last is freed, as the driver's does.
- * Cached bytes count as used (mk_fake_cuda_stats' used and cached).
+ * Cached and pending bytes count as used (mk_fake_cuda_stats' used and cached).
  *
  * Pool state is guarded by the memory registry's lock (fake_mem_lock).
  */
@@ -19,12 +22,28 @@
 
 struct fake_pool {
     uint64_t threshold, cached, live; /* bytes */
+    uint64_t pending;                 /* freed above the threshold, until a synchronisation */
     CUdevice dev;
     bool is_default, destroyed;
+    struct fake_pool *next; /* created pools, for the synchronisations */
 };
 
 static struct fake_pool defaults[FAKE_MAX_DEVICES];
 static struct fake_pool *current_pool[FAKE_MAX_DEVICES]; /* NULL: the default */
+static struct fake_pool *created;                        /* every created pool not yet freed */
+
+/* Frees created pool p once it is destroyed and holds nothing. */
+static void maybe_free(struct fake_pool *p)
+{
+    if (p->is_default || !p->destroyed || p->live || p->pending)
+        return;
+    for (struct fake_pool **pp = &created; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p);
+}
 
 static struct fake_pool *default_pool(CUdevice dev)
 {
@@ -38,20 +57,80 @@ static struct fake_pool *default_pool(CUdevice dev)
 uint64_t fake_pool_take(struct fake_pool *p, uint64_t bytes)
 {
     uint64_t t = p->cached < bytes ? p->cached : bytes;
+    uint64_t u = p->pending < bytes - t ? p->pending : bytes - t;
     p->cached -= t;
+    p->pending -= u;
     p->live += bytes;
-    return t;
+    return t + u;
 }
 
-uint64_t fake_pool_give(struct fake_pool *p, uint64_t bytes, uint64_t back)
+uint64_t fake_pool_give(struct fake_pool *p, uint64_t bytes, uint64_t back, bool async)
 {
     uint64_t room = p->destroyed ? 0 : p->threshold - p->cached;
     uint64_t kept = back < room ? back : room;
     p->live -= bytes;
     p->cached += kept;
-    if (p->destroyed && p->live == 0 && !p->is_default)
-        free(p);
+    if (async) { /* the rest is held until the next synchronisation */
+        p->pending += back - kept;
+        kept = back;
+    }
+    maybe_free(p);
     return kept;
+}
+
+/* A synchronisation: every pool releases its pending bytes. */
+static CUresult sync_all(void)
+{
+    CUresult rc = fake_ready();
+    struct fake_pool *next;
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    fake_mem_lock();
+    for (int d = 0; d < FAKE_MAX_DEVICES; d++)
+        defaults[d].pending -= fake_mem_uncache(defaults[d].pending);
+    for (struct fake_pool *p = created; p; p = next) {
+        next = p->next;
+        p->pending -= fake_mem_uncache(p->pending);
+        maybe_free(p);
+    }
+    fake_mem_unlock();
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamSynchronize(CUstream hStream)
+{
+    (void)hStream;
+    return sync_all();
+}
+
+CUresult cuStreamSynchronize_ptsz(CUstream hStream)
+{
+    (void)hStream;
+    return sync_all();
+}
+
+/* The fake runs no work: every stream is always complete. */
+CUresult cuStreamQuery(CUstream hStream)
+{
+    (void)hStream;
+    return sync_all();
+}
+
+CUresult cuStreamQuery_ptsz(CUstream hStream)
+{
+    (void)hStream;
+    return sync_all();
+}
+
+CUresult cuCtxSynchronize(void)
+{
+    return sync_all();
+}
+
+CUresult cuCtxSynchronize_v2(CUcontext ctx)
+{
+    (void)ctx;
+    return sync_all();
 }
 
 /* ---- the API ---- */
@@ -105,6 +184,10 @@ CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
     if (!(p = calloc(1, sizeof(*p))))
         return CUDA_ERROR_OUT_OF_MEMORY;
     p->dev = props->location.id;
+    fake_mem_lock();
+    p->next = created;
+    created = p;
+    fake_mem_unlock();
     *pool = (CUmemoryPool)(void *)p;
     return CUDA_SUCCESS;
 }
@@ -123,8 +206,7 @@ CUresult cuMemPoolDestroy(CUmemoryPool pool)
     p->destroyed = true;
     if (current_pool[p->dev] == p)
         current_pool[p->dev] = NULL;
-    if (p->live == 0)
-        free(p);
+    maybe_free(p);
     fake_mem_unlock();
     return CUDA_SUCCESS;
 }
@@ -159,8 +241,10 @@ CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
         return CUDA_SUCCESS; /* the reuse policies: nothing to model */
     fake_mem_lock();
     p->threshold = *(const cuuint64_t *)value;
-    if (p->cached > p->threshold)
-        p->cached -= fake_mem_uncache(p->cached - p->threshold);
+    if (p->cached > p->threshold) { /* released at the next synchronisation, as any excess */
+        p->pending += p->cached - p->threshold;
+        p->cached = p->threshold;
+    }
     fake_mem_unlock();
     return CUDA_SUCCESS;
 }
@@ -179,7 +263,7 @@ CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
         *(cuuint64_t *)value = p->threshold;
         break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
-        *(cuuint64_t *)value = p->live + p->cached;
+        *(cuuint64_t *)value = p->live + p->cached + p->pending;
         break;
     case CU_MEMPOOL_ATTR_USED_MEM_CURRENT:
         *(cuuint64_t *)value = p->live;
@@ -235,7 +319,7 @@ CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemo
 CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
 {
     (void)hStream;
-    return dptr ? fake_mem_free(dptr) : CUDA_ERROR_INVALID_VALUE;
+    return dptr ? fake_mem_free(dptr, true) : CUDA_ERROR_INVALID_VALUE;
 }
 
 CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)

@@ -17,6 +17,7 @@
 #ifndef MIGKIT_FAKE_CUDA_H
 #define MIGKIT_FAKE_CUDA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fake-cuda-stats.h"
@@ -60,16 +61,18 @@ void *fake_current_ctx(void);
 /* Frees every allocation made in context ctx (linear, managed, pitched, arrays), as the
  * driver does when a context ends. */
 void fake_mem_free_context(const void *ctx);
-/* Pools (fake-cuda-pool.c). Take: an allocation of bytes from p, served first from its cache;
- * returns the cached bytes it used. Give: bytes of p's allocations freed, `back` of them
- * offered to its cache; returns how many it kept. Both with the registry's lock held. */
+/* Pools (fake-cuda-pool.c). Take: an allocation of bytes from p, served first from its cache
+ * and pending bytes; returns the bytes of those it used. Give: bytes of p's allocations
+ * freed, `back` of them offered to its cache (async: a stream-ordered free, whose excess
+ * stays pending until a synchronisation); returns how many it kept. Both with the registry's
+ * lock held. */
 struct fake_pool;
 uint64_t fake_pool_take(struct fake_pool *p, uint64_t bytes);
-uint64_t fake_pool_give(struct fake_pool *p, uint64_t bytes, uint64_t back);
+uint64_t fake_pool_give(struct fake_pool *p, uint64_t bytes, uint64_t back, bool async);
 /* The registry (fake-cuda-mem.c): a pooled allocation, a free, cached bytes released
  * (returns bytes; lock held), and the lock itself. */
 CUresult fake_mem_alloc_pooled(CUdeviceptr *dptr, size_t bytesize, struct fake_pool *pool);
-CUresult fake_mem_free(CUdeviceptr dptr);
+CUresult fake_mem_free(CUdeviceptr dptr, bool async);
 uint64_t fake_mem_uncache(uint64_t bytes);
 void fake_mem_lock(void);
 void fake_mem_unlock(void);
