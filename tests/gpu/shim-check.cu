@@ -11,7 +11,10 @@
  * cudaErrorMemoryAllocation; each allocation family (cudaMalloc, cudaMallocManaged,
  * cudaMallocPitch, cudaMallocAsync, cudaMalloc3DArray, cuMemCreate) moves cudaMemGetInfo's free
  * memory by what the shim charges, and back when freed; the device name ends with NAME_SUFFIX
- * (" MIG custom" for a standalone quota file without a profile); a kernel launch still runs.
+ * (" MIG custom" for a standalone quota file without a profile); pools keep a free charged
+ * until a synchronisation (or their release threshold) gives it back; a context's end returns
+ * its allocations; graph memory is charged from the first launch until a trim; a kernel launch
+ * still runs.
  * Every check prints one line, "PASS ..." or "FAIL ...", and the exit status is the number of
  * failures. Without the shim (QUOTA_BYTES 0) it prints what the driver reports, for the record.
  */
@@ -168,6 +171,91 @@ static void vmm()
     CHECK(free_now() == before, "cuMemCreate: returned after the unmap");
 }
 
+/* Stream-ordered pools as the driver keeps them (docs/shim.md, "Memory pools"): a free stays
+ * charged until a synchronisation covers it, or while the release threshold keeps it. */
+static void pools()
+{
+    CUmemoryPool pool;
+    CUstream s;
+    CUdeviceptr p;
+    cuDeviceGetDefaultMemPool(&pool, 0);
+    cuStreamCreate(&s, CU_STREAM_NON_BLOCKING);
+    size_t before = free_now();
+    cuMemAllocAsync(&p, 64 * MiB, s);
+    cuMemFreeAsync(p, s);
+    size_t pending = free_now();
+    cuStreamSynchronize(s);
+    CHECK(before - pending == 64 * MiB && free_now() == before,
+          "pool, threshold 0: charged %zu after the free, %zu after cuStreamSynchronize",
+          before - pending, before - free_now());
+    cuuint64_t keep = ~cuuint64_t(0);
+    cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep);
+    cuMemAllocAsync(&p, 64 * MiB, s);
+    cuMemFreeAsync(p, s);
+    cuStreamSynchronize(s);
+    size_t kept = before - free_now();
+    cuMemPoolTrimTo(pool, 0);
+    CHECK(kept == 64 * MiB && free_now() == before,
+          "pool, threshold max: %zu kept after the sync, %zu after cuMemPoolTrimTo(0)", kept,
+          before - free_now());
+    keep = 0;
+    cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep);
+    cuStreamDestroy(s);
+}
+
+/* A context's end frees its allocations in the driver: the charges come back at once. */
+static void context_end()
+{
+    CUcontext c, prev;
+    CUdeviceptr p;
+    CUdevice dev;
+    cuCtxGetCurrent(&prev);
+    cuDeviceGet(&dev, 0);
+    size_t before = free_now();
+    cuCtxCreate(&c, nullptr, 0, dev);
+    CUresult r = cuMemAlloc(&p, 64 * MiB);
+    size_t during = free_now();
+    cuCtxDestroy(c);
+    cuCtxSetCurrent(prev);
+    CHECK(r == CUDA_SUCCESS && before - during == 64 * MiB && free_now() == before,
+          "cuCtxDestroy without cuMemFree: %zu charged, %zu after the destroy", before - during,
+          before - free_now());
+}
+
+/* Graph memory nodes (stream capture of cudaMallocAsync): the driver reserves the graph's
+ * memory at its first launch and keeps it until cudaDeviceGraphMemTrim. */
+static void graphs()
+{
+    cudaStream_t s;
+    cudaGraph_t g;
+    cudaGraphExec_t x;
+    void *p;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    size_t before = free_now();
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
+    cudaMallocAsync(&p, 128 * MiB, s);
+    cudaMemsetAsync(p, 0, 128 * MiB, s);
+    cudaFreeAsync(p, s);
+    cudaStreamEndCapture(s, &g);
+    cudaGraphInstantiate(&x, g, 0);
+    cudaError_t e = cudaGraphLaunch(x, s);
+    cudaStreamSynchronize(s);
+    size_t launched = before - free_now();
+    cudaGraphLaunch(x, s);
+    cudaStreamSynchronize(s);
+    size_t again = before - free_now();
+    cudaGraphExecDestroy(x);
+    cudaGraphDestroy(g);
+    size_t destroyed = before - free_now();
+    cudaDeviceGraphMemTrim(0);
+    CHECK(e == cudaSuccess && launched == 128 * MiB && again == launched &&
+              destroyed == launched && free_now() == before,
+          "graph memory: %zu charged at the first launch, %zu after the second, %zu after "
+          "destroy, %zu after cudaDeviceGraphMemTrim (%s)",
+          launched, again, destroyed, before - free_now(), cudaGetErrorName(e));
+    cudaStreamDestroy(s);
+}
+
 static void launch()
 {
     unsigned *d, h[4] = {0};
@@ -191,6 +279,9 @@ int main(int argc, char **argv)
         fill(quota);
         families();
         vmm();
+        pools();
+        context_end();
+        graphs();
     }
     launch();
     printf("%d failure(s)\n", failures);
