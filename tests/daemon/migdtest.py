@@ -103,18 +103,33 @@ class Migd:
         return self
 
     def wait_ready(self):
+        """Until the API answers and the lease socket accepts: migd starts its lease server
+        after the API, and until then a restarted migd's lease.sock is the dead one's file
+        (connections refused)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("migd exited with %d: %s" % (self.proc.returncode,
                                                                self.read_log()))
             try:
-                if self.get("/v1/health").status == 200:
+                if self.get("/v1/health").status == 200 and self.lease_ready():
                     return
             except OSError:
                 pass
             time.sleep(0.005)
         raise RuntimeError("migd not ready after %d s: %s" % (START_TIMEOUT_S, self.read_log()))
+
+    def lease_ready(self):
+        """True when lease.sock accepts a connection (closed at once: migd drops it), or when
+        this migd was built without the lease server."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(os.path.join(self.run_dir, "lease.sock"))
+            return True
+        except OSError:
+            return "lease server not built in" in self.read_log()
+        finally:
+            s.close()
 
     def read_log(self):
         with open(self.log, "rb") as f:
