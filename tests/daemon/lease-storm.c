@@ -31,7 +31,8 @@
  *                  count and its threads' count ("mismatches" otherwise). H is then exactly
  *                  what migd must count for the instance.
  *   quit        -> the same line as pause, once every process has exited; H must be 0 (and
- *                  migd must then count 0 for them)
+ *                  migd must then count 0 for them). The exit status is 1 when a process
+ *                  did not exit with 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -209,7 +210,7 @@ int main(int argc, char **argv)
 {
     char line[64];
     pid_t pids[MAX_PROCS];
-    int procs;
+    int procs, failed = 0;
     if (argc != 5 || strlen(argv[1]) == 0 || (procs = atoi(argv[2])) < 1 || procs > MAX_PROCS ||
         (nthreads = (unsigned)atoi(argv[3])) < 1 || nthreads > MAX_THREADS)
         return fprintf(stderr, "usage: lease-storm SOCKET PROCS THREADS QUOTA\n"), 2;
@@ -244,8 +245,11 @@ int main(int argc, char **argv)
         }
     }
     atomic_store(&sh->run, -1);
-    for (int i = 0; i < procs; i++)
-        waitpid(pids[i], NULL, 0);
+    for (int i = 0; i < procs; i++) {
+        int status;
+        if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            failed++; /* e.g. a sanitizer's report in the client library */
+    }
     report();
-    return 0;
+    return failed ? 1 : 0;
 }
