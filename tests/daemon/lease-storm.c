@@ -37,11 +37,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,7 +211,7 @@ static void report(void)
 int main(int argc, char **argv)
 {
     char line[64];
-    pid_t pids[MAX_PROCS];
+    pid_t pids[MAX_PROCS], parent;
     int procs, failed = 0;
     if (argc != 5 || strlen(argv[1]) == 0 || (procs = atoi(argv[2])) < 1 || procs > MAX_PROCS ||
         (nthreads = (unsigned)atoi(argv[3])) < 1 || nthreads > MAX_THREADS)
@@ -221,9 +223,15 @@ int main(int argc, char **argv)
         return 1;
     printf("pids");
     fflush(stdout);
+    parent = getpid();
     for (int i = 0; i < procs; i++) {
-        if ((pids[i] = fork()) == 0)
+        if ((pids[i] = fork()) == 0) {
+            /* A test that fails kills the storm's parent: its processes go with it rather
+             * than wait for commands for ever. */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(1);
             _exit(child(i));
+        }
         printf(" %d", (int)pids[i]);
     }
     printf("\n");
