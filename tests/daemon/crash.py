@@ -14,6 +14,15 @@ as fast as migd answers; after a random delay migd gets SIGKILL; it is restarted
     instances the API lists, and exactly one instance.create event for each.
 
 Some rounds kill migd during its own start-up (restore and reconciliation) instead.
+
+Then lease rounds, on a migd of their own: LEASE_PROCS processes x LEASE_THREADS threads of
+lease clients (tests/daemon/lease-storm.c), each process registered through the API, grant
+and release on one instance while migd gets SIGKILL at random moments (some rounds again
+during its start-up). After each restart, while the storm goes on, migd's sum stays within
+the quota; then the storm pauses, and every client must have reconnected and re-registered
+what it holds: migd's sum equals the clients' count exactly, and each process's record equals
+its own. At the end every process exits, migd's sum returns to 0, and the instance can be
+destroyed (nothing leaked).
 """
 import argparse
 import os
@@ -36,6 +45,17 @@ MAX_STORM_S = 0.06
 # Instances a thread keeps before it destroys one: the GPUs fill up, and destroys happen.
 KEEP = 5
 PROFILES = {0: [19, 15, 14, 9], 1: [19, 15, 14, 9]}  # 1g, 1g (2 slices), 2g, 3g on both
+MIB = 1 << 20
+# The lease storm: smaller than lease.py's 16 x 8 since every round restarts migd (a few
+# hundred ms under ASan), but still several threads on each connection.
+LEASE_PROCS, LEASE_THREADS = 8, 4
+# Small against the storm's demand, so that grants are refused and the sum sits at the quota.
+LEASE_QUOTA = 256 * MIB
+# The longest storm before a kill, and after a restart before the pause: long enough for
+# thousands of requests, short enough to keep CI's lease rounds to a few seconds.
+MAX_LEASE_STORM_S = 0.1
+# Lease rounds per instance-storm round when --lease-rounds is not given: 10 in CI's 200.
+LEASE_ROUND_EVERY = 20
 
 
 class Tracked:
@@ -163,12 +183,125 @@ def redistribute(found, n):
     return mines
 
 
+class LeaseRounds:
+    """The lease rounds of the module docstring, on a migd of their own."""
+
+    def __init__(self, migd, rng):
+        self.rng = rng
+        self.d = migdtest.Migd(migd)
+        self.storm = None
+        self.startup_kills = 0
+
+    def begin(self, storm):
+        """Starts migd and the storm on a new instance, and checks once."""
+        self.d.start()
+        r = self.d.request("POST", "/v1/instances", {"gpu": 0, "memory_bytes": LEASE_QUOTA,
+                                                      "sms": 8})
+        assert r.status == 201, r
+        self.u = r.json["uuid"]
+        self.storm = migdtest.LeaseStorm(storm, self.d, LEASE_PROCS, LEASE_THREADS, LEASE_QUOTA)
+        # Each process registered itself: those are the survivors a restarted migd waits for
+        # before it grants again (its re-registration grace).
+        for pid in self.storm.pids:
+            r = self.d.request("POST", "/v1/instances/%s/processes" % self.u, {"pid": pid})
+            assert r.status == 201, r
+        self.storm.go()
+        # Every process connected before the first kill, so that each kill costs each process
+        # one reconnection at least (finish() counts them).
+        time.sleep(MAX_LEASE_STORM_S)
+        self.check()
+
+    def leased(self):
+        return self.d.get("/v1/instances/" + self.u).json["leased_bytes"]
+
+    def round(self, rnd):
+        d, rng = self.d, self.rng
+        time.sleep(rng.uniform(0, MAX_LEASE_STORM_S))
+        d.kill9()
+        # One round in 5 also kills migd during its start-up, as the instance rounds do (one in
+        # 10 there; here the clients may have said HELLO to it already). migd starts in about
+        # 20 ms, so the kill falls anywhere from restore to serving.
+        if rnd % 5 == 4:
+            d.start(wait=False)
+            time.sleep(rng.uniform(0, 0.02))
+            d.kill9()
+            self.startup_kills += 1
+        d.start()
+        end = time.monotonic() + rng.uniform(0, MAX_LEASE_STORM_S)
+        while time.monotonic() < end:  # the grace, then the storm again
+            leased = self.leased()
+            assert leased <= LEASE_QUOTA, "migd's sum %d above the quota" % leased
+        self.check()
+
+    def check(self):
+        """Pauses the storm (every client re-registered), compares, goes on."""
+        s = self.storm.pause()
+        leased = self.leased()
+        assert s["held"] == leased <= LEASE_QUOTA, "clients hold %d, migd counts %d (%s)" % (
+            s["held"], leased, s)
+        for k in ("violations", "over", "mismatches"):
+            assert s[k] == 0, "lease round: %s (%s)" % (k, s)
+        self.storm.go()
+
+    def finish(self, rounds):
+        """Everyone exits: the sum returns to 0 and the instance is free. Returns the stats."""
+        s = self.storm.quit()
+        for k in ("held", "violations", "over", "mismatches"):
+            assert s[k] == 0, "lease end: %s (%s)" % (k, s)
+        # Every process re-registered after every restart (a pause PINGs), and once more when
+        # it said HELLO to a migd killed during its start-up. Fewer would mean a client went
+        # on with a dead connection, or never came back.
+        assert s["reconnects"] >= rounds * LEASE_PROCS, "reconnects: %s" % s
+        deadline = time.monotonic() + 5
+        while self.leased() != 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.leased() == 0, "migd still counts %d after every client left" % self.leased()
+        r = self.d.request("DELETE", "/v1/instances/" + self.u)
+        assert r.status == 204, "the instance is still in use: %s" % r
+        return s
+
+    def close(self):
+        if self.storm:
+            self.storm.kill()
+        self.d.kill9()
+        shutil.rmtree(self.d.tmp, ignore_errors=True)
+
+
+def run_lease_rounds(args, rng):
+    """Returns 0, or 1 after printing what failed."""
+    if not args.lease_storm or args.lease_rounds == 0:
+        return 0
+    t0 = time.monotonic()
+    lr = LeaseRounds(os.path.abspath(args.migd), rng)
+    rnd = 0
+    try:
+        lr.begin(os.path.abspath(args.lease_storm))
+        for rnd in range(args.lease_rounds):
+            lr.round(rnd)
+        s = lr.finish(args.lease_rounds)
+    except (AssertionError, RuntimeError) as e:
+        print("crash: lease round %d FAILED: %s" % (rnd, e))
+        print(lr.d.read_log()[-6000:])
+        lr.close()
+        return 1
+    lr.close()
+    print("crash: %d lease rounds (%d kills during start-up), %d x %d clients, %d reconnects, "
+          "%d denials, migd's sum equal to the clients' after every restart and 0 at the end, "
+          "%.1f s" % (args.lease_rounds, lr.startup_kills, LEASE_PROCS, LEASE_THREADS,
+                      s["reconnects"], s["denials"], time.monotonic() - t0))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("migd")
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--lease-storm", help="tests/daemon/lease-storm: run the lease rounds")
+    ap.add_argument("--lease-rounds", type=int, default=None)
     args = ap.parse_args()
+    if args.lease_rounds is None:
+        args.lease_rounds = max(1, args.rounds // LEASE_ROUND_EVERY)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     d = migdtest.Migd(os.path.abspath(args.migd))
@@ -207,8 +340,9 @@ def main():
     d.stop()
     shutil.rmtree(d.tmp, ignore_errors=True)
     print("crash: %d rounds (%d kills during start-up), %d instances tracked, consistent every "
-          "time, %.1f s" % (args.rounds, startup_kills, changes, time.monotonic() - t0))
-    return 0
+          "time, %.1f s" % (args.rounds, startup_kills, changes, time.monotonic() - t0),
+          flush=True)
+    return run_lease_rounds(args, rng)
 
 
 if __name__ == "__main__":

@@ -103,18 +103,33 @@ class Migd:
         return self
 
     def wait_ready(self):
+        """Until the API answers and the lease socket accepts: migd starts its lease server
+        after the API, and until then a restarted migd's lease.sock is the dead one's file
+        (connections refused)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("migd exited with %d: %s" % (self.proc.returncode,
                                                                self.read_log()))
             try:
-                if self.get("/v1/health").status == 200:
+                if self.get("/v1/health").status == 200 and self.lease_ready():
                     return
             except OSError:
                 pass
             time.sleep(0.005)
         raise RuntimeError("migd not ready after %d s: %s" % (START_TIMEOUT_S, self.read_log()))
+
+    def lease_ready(self):
+        """True when lease.sock accepts a connection (closed at once: migd drops it), or when
+        this migd was built without the lease server."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(os.path.join(self.run_dir, "lease.sock"))
+            return True
+        except OSError:
+            return "lease server not built in" in self.read_log()
+        finally:
+            s.close()
 
     def read_log(self):
         with open(self.log, "rb") as f:
@@ -142,3 +157,46 @@ class Migd:
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
+
+
+class LeaseStorm:
+    """tests/daemon/lease-storm.c: PROCS processes x THREADS threads of lease clients on migd's
+    lease socket, driven over the storm's stdin and stdout (its header comment says what each
+    command does and what its report line counts)."""
+
+    def __init__(self, binary, d, procs, threads, quota):
+        self.p = subprocess.Popen([binary, os.path.join(d.run_dir, "lease.sock"), str(procs),
+                                   str(threads), str(quota)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        words = self.p.stdout.readline().split()
+        assert words[:1] == ["pids"] and len(words) == procs + 1, words
+        self.pids = [int(w) for w in words[1:]]
+
+    def ask(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline()
+
+    @staticmethod
+    def stats(line):
+        w = line.split()
+        assert len(w) % 2 == 0 and w[:1] == ["held"], line
+        return dict(zip(w[0::2], (int(x) for x in w[1::2])))
+
+    def go(self):
+        assert self.ask("go") == "ok\n"
+
+    def pause(self):
+        """Every thread idle and every process re-registered: the storm's counts."""
+        return self.stats(self.ask("pause"))
+
+    def quit(self):
+        """Every process exited (their connections closed): the final counts."""
+        s = self.stats(self.ask("quit"))
+        assert self.p.wait(30) == 0
+        return s
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
