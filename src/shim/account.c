@@ -29,9 +29,12 @@
  * when it was made: destroying that context (cuCtxDestroy, a primary context's reset or last
  * release) frees them in the driver, and their charges come back at once.
  *
+ * Graph memory: each device's graph reservation is charged as the driver reports it, and the
+ * table remembers the executable graphs that have memory alloc nodes (hooks-graph.c).
+ *
  * The mutex is held across quota-source calls (one lease round trip on a reserve miss) and
- * across the driver's cuMemRelease, cuMemUnmap and context destruction, but never across
- * cuMemAlloc or cuMemFree.
+ * across the driver's cuMemRelease, cuMemUnmap, context destruction, cuDeviceGraphMemTrim and
+ * graph-reservation queries, but never across cuMemAlloc or cuMemFree.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -625,6 +628,128 @@ CUresult mk__shim_context_end(uint64_t ctx, mk_shim_ctx_op *op, void *arg)
     return r;
 }
 
+/* ---- graph memory ----
+ *
+ * graph_held[d] is the charge for device d's graph reservation, as the driver last reported
+ * it. An executable graph with alloc nodes has an entry (MK_SHIM_GRAPH); graph_filter counts
+ * those entries by a hash of their handle, so a launch of any other graph costs one atomic
+ * load: 2^12 counters (16 KiB) keep a program's few such graphs apart from the rest. */
+#define FILTER_BITS 12
+static uint64_t graph_held[MK_SHIM_GRAPH_DEVICES];
+static _Atomic uint32_t graph_filter[1u << FILTER_BITS];
+
+static _Atomic uint32_t *filter_at(uint64_t exec)
+{
+    return &graph_filter[(exec * HASH_MUL) >> (64 - FILTER_BITS)];
+}
+
+bool mk__shim_graph_maybe(uint64_t exec)
+{
+    /* The program hands an executable graph to the launching thread with its own
+     * synchronisation, which orders this load after the increment at instantiation. */
+    return atomic_load_explicit(filter_at(exec), memory_order_acquire) != 0;
+}
+
+/* Drops graph entry i. */
+static void graph_drop(int64_t i)
+{
+    atomic_fetch_sub(filter_at(acct.slots[i].key), 1);
+    remove_at((uint64_t)i);
+}
+
+int mk__shim_graph_record(uint64_t exec, uint64_t bytes, uint64_t mask)
+{
+    int64_t i;
+    int r = 0;
+    if (bytes == 0 && !mk__shim_graph_maybe(exec))
+        return 0;
+    pthread_mutex_lock(&acct.lock);
+    if (!acct.ready) {
+        r = bytes ? -ENODEV : 0;
+    } else {
+        if ((i = find(MK_SHIM_GRAPH, exec)) >= 0)
+            graph_drop(i);
+        if (bytes && acct.count + acct.pending >= acct.limit) {
+            r = -EMFILE;
+        } else if (bytes) {
+            insert(MK_SHIM_GRAPH, exec, bytes, mask);
+            atomic_fetch_add(filter_at(exec), 1);
+        }
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
+/* Looks exec's entry up and, with take, removes it. */
+static bool graph_lookup(uint64_t exec, bool take, uint64_t *ret_bytes, uint64_t *ret_mask)
+{
+    int64_t i = -1;
+    pthread_mutex_lock(&acct.lock);
+    if (acct.ready && (i = find(MK_SHIM_GRAPH, exec)) >= 0) {
+        *ret_bytes = acct.slots[i].size;
+        *ret_mask = acct.slots[i].aux;
+        if (take)
+            graph_drop(i);
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return i >= 0;
+}
+
+bool mk__shim_graph_find(uint64_t exec, uint64_t *ret_bytes, uint64_t *ret_mask)
+{
+    return graph_lookup(exec, false, ret_bytes, ret_mask);
+}
+
+bool mk__shim_graph_forget(uint64_t exec, uint64_t *ret_bytes, uint64_t *ret_mask)
+{
+    return graph_lookup(exec, true, ret_bytes, ret_mask);
+}
+
+/* Device d's graph charge becomes v. Growth needs grants like any charge; what the source
+ * will not grant is not charged (the driver has the memory already: the next settle, or the
+ * next launch's refusal, brings the two together). */
+static void graph_set(int d, uint64_t v)
+{
+    uint64_t old = graph_held[d], grow;
+    if (v <= old) {
+        acct.used -= old - v;
+        graph_held[d] = v;
+        return;
+    }
+    grow = v - old;
+    if (grow > acct.held - acct.used && refill(grow - (acct.held - acct.used)) < 0)
+        grow = acct.held - acct.used;
+    acct.used += grow;
+    graph_held[d] = old + grow;
+}
+
+CUresult mk__shim_graph_settle(uint64_t mask, uint64_t tentative, mk_shim_pool_op *op, void *arg,
+                               mk_shim_graph_reserved *reserved)
+{
+    CUresult r = CUDA_SUCCESS;
+    pthread_mutex_lock(&acct.lock);
+    if (op)
+        r = op(arg);
+    if (acct.ready && r == CUDA_SUCCESS) {
+        acct.used -= tentative; /* the reservation, read below, takes its place */
+        for (int d = 0; d < MK_SHIM_GRAPH_DEVICES; d++) {
+            uint64_t v;
+            if (!(mask >> d & 1) || (graph_held[d] == 0 && tentative == 0))
+                continue;
+            if (reserved(d, &v) == CUDA_SUCCESS) {
+                graph_set(d, v);
+            } else if (tentative) {
+                /* The driver cannot tell: the launch's own charge stays, on this device. */
+                graph_set(d, graph_held[d] + tentative);
+                tentative = 0;
+            }
+        }
+        trim();
+    }
+    pthread_mutex_unlock(&acct.lock);
+    return r;
+}
+
 /* ---- VMM: handles with references and mappings ---- */
 
 void mk__shim_vmm_created(CUmemGenericAllocationHandle h, uint64_t bytes)
@@ -817,6 +942,9 @@ void mk__shim_account_child(void)
         acct.used = acct.held = acct.count = acct.pending = 0;
         npend = 0;
         atomic_store(&pend_n, 0);
+        memset(graph_held, 0, sizeof(graph_held));
+        for (size_t i = 0; i < sizeof(graph_filter) / sizeof(graph_filter[0]); i++)
+            atomic_store(&graph_filter[i], 0);
         acct.gen = acct.gen + 1 ? acct.gen + 1 : 1;
     }
     pthread_mutex_unlock(&acct.lock);

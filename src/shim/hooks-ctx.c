@@ -50,6 +50,15 @@ MK_SHIM_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
     return r;
 }
 
+/* After a context's end (or a primary context's release) that returned r: the devices' graph
+ * reservations are read again, as the driver may have released them with the context. */
+static CUresult ended(CUresult r)
+{
+    if (r == CUDA_SUCCESS)
+        mk__shim_graph_context_ended();
+    return r;
+}
+
 /* ---- cuCtxDestroy ---- */
 
 struct destroy_args {
@@ -69,7 +78,7 @@ MK_SHIM_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
     struct destroy_args a = {mk__shim_cuda()->cuCtxDestroy_v2, ctx};
     if (!a.fn)
         return MK_SHIM_MISSING;
-    return mk__shim_context_end((uint64_t)(uintptr_t)ctx, destroy_op, &a);
+    return ended(mk__shim_context_end((uint64_t)(uintptr_t)ctx, destroy_op, &a));
 }
 
 /* ---- primary contexts ---- */
@@ -110,7 +119,7 @@ static CUresult primary_end(CUresult (*fn)(CUdevice), CUdevice dev, bool release
         return MK_SHIM_MISSING;
     if (dev >= 0 && dev < MAX_DEVICES)
         ctx = atomic_load_explicit(&primary[dev], memory_order_relaxed);
-    return mk__shim_context_end(ctx, primary_op, &a);
+    return ended(mk__shim_context_end(ctx, primary_op, &a));
 }
 
 MK_SHIM_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)

@@ -104,6 +104,8 @@ enum mk_shim_kind {
     MK_SHIM_MAPPING,    /* cuMemMap: key = start; size = length; the handle it maps */
     MK_SHIM_POOLED,     /* cuMemAlloc*Async: key = device pointer; the pool it came from */
     MK_SHIM_POOL,       /* a memory pool: key = pool; size = its cached charge; its threshold */
+    MK_SHIM_GRAPH,      /* an executable graph with memory alloc nodes: key = CUgraphExec;
+                         * size = its alloc nodes' bytes (not a charge); aux = their devices */
 };
 
 /* One allocation's entry, as taken out of the table before its free. */
@@ -196,6 +198,38 @@ struct mk_shim_stream mk__shim_stream(CUstream h, bool ptsz);
  */
 typedef CUresult mk_shim_ctx_op(void *arg, bool *ret_gone);
 CUresult mk__shim_context_end(uint64_t ctx, mk_shim_ctx_op *op, void *arg);
+
+/*
+ * Graph memory (docs/shim.md, "Graph memory"). The driver keeps one reservation per device for
+ * the memory alloc nodes of every executable graph, made when a graph is launched or uploaded,
+ * reused by later launches, given back only by cuDeviceGraphMemTrim. The shim charges each
+ * device's reservation as the driver reports it (CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT), and
+ * remembers which executable graphs have alloc nodes.
+ *
+ * mk__shim_graph_record: exec (just instantiated) has alloc nodes of bytes on the devices of
+ * mask (bit d: device d, below MK_SHIM_GRAPH_DEVICES); bytes 0 records nothing. Any older
+ * entry under the same handle goes (the driver handed the handle out again). 0, -EMFILE (no
+ * room in the table) or -ENODEV (no accounting). mk__shim_graph_maybe: false when exec
+ * certainly has no entry: one atomic load, no lock (the launch path). mk__shim_graph_find /
+ * _forget: exec's entry read, or taken out (before its destruction; mk__shim_graph_record puts
+ * it back when that fails). mk__shim_graph_settle: runs op(arg) (NULL: none) under the
+ * accounting lock; then, when it succeeded, returns tentative (a launch's charge, taken with
+ * mk__shim_charge) and sets the charge of every device of mask that has one, or has a
+ * tentative charge, to what reserved(dev) reports (growth beyond what the source grants is
+ * charged up to the grant; a device the driver cannot report on keeps the tentative charge).
+ * Returns op's result. All thread-safe.
+ */
+#define MK_SHIM_GRAPH_DEVICES 64 /* as hooks-ctx.c's primary contexts: a mask is 64 bits */
+typedef CUresult mk_shim_graph_reserved(int dev, uint64_t *ret);
+int mk__shim_graph_record(uint64_t exec, uint64_t bytes, uint64_t mask);
+bool mk__shim_graph_maybe(uint64_t exec);
+bool mk__shim_graph_find(uint64_t exec, uint64_t *ret_bytes, uint64_t *ret_mask);
+bool mk__shim_graph_forget(uint64_t exec, uint64_t *ret_bytes, uint64_t *ret_mask);
+CUresult mk__shim_graph_settle(uint64_t mask, uint64_t tentative, mk_shim_pool_op *op, void *arg,
+                               mk_shim_graph_reserved *reserved);
+/* hooks-graph.c: after a context ended, every device's graph charge is settled again (the
+ * driver may have released its reservation with the context). */
+void mk__shim_graph_context_ended(void);
 
 /* The instance's memory as cuMemGetInfo reports it: total = quota; free = what the instance
  * has left (asking the quota source about other processes where it can). */

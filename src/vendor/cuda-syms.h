@@ -62,6 +62,9 @@ extern __typeof__(cuMemAllocFromPoolAsync) cuMemAllocFromPoolAsync_ptsz;
 extern __typeof__(cuLaunchKernel) cuLaunchKernel_ptsz;
 extern __typeof__(cuStreamSynchronize) cuStreamSynchronize_ptsz;
 extern __typeof__(cuStreamQuery) cuStreamQuery_ptsz;
+extern __typeof__(cuGraphInstantiateWithParams) cuGraphInstantiateWithParams_ptsz;
+extern __typeof__(cuGraphUpload) cuGraphUpload_ptsz;
+extern __typeof__(cuGraphLaunch) cuGraphLaunch_ptsz;
 #if CUDA_VERSION < 13000
 /* CUDA 13's context synchronisation by handle: drivers that speak CUDA 13 export it, and the
  * list must compile against the cuda.h of CUDA 12 too. */
@@ -89,6 +92,13 @@ CUresult cuArrayCreate_v1(CUarray *pHandle,
 CUresult
 cuArray3DCreate_v1(CUarray *pHandle,
                    const struct mk_cu_array3d_descriptor_v1 *desc) __asm__("cuArray3DCreate");
+/* Graph instantiation before CUDA 11.4's flags (PFN_cuGraphInstantiate_v10000 and _v11000):
+ * cuda.h now maps cuGraphInstantiate to cuGraphInstantiateWithFlags, and declares these only
+ * for NVIDIA's own build, though drivers still export both. */
+CUresult cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode,
+                               char *logBuffer, size_t bufferSize) __asm__("cuGraphInstantiate");
+CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode,
+                               char *logBuffer, size_t bufferSize);
 
 /* ---- the list ---- */
 
@@ -177,6 +187,32 @@ cuArray3DCreate_v1(CUarray *pHandle,
     X(cuStreamQuery_ptsz,           "cuStreamQuery_ptsz",           "cuStreamQuery",        7000, PTSZ,   HOOK) \
     X(cuCtxSynchronize,             "cuCtxSynchronize",             "cuCtxSynchronize",     2000, ANY,    HOOK) \
     X(cuCtxSynchronize_v2,          "cuCtxSynchronize_v2",          "cuCtxSynchronize",    13000, ANY,    HOOK) \
+    /* graphs: building and reading them (PASS); an executable graph's memory alloc nodes take  \
+     * device memory from the device's graph reservation when it is launched or uploaded, so   \
+     * instantiation (where the shim sums them), upload and launch are MEM; destroying an      \
+     * executable graph and trimming the reservation only give back (HOOK) */                  \
+    X(cuGraphCreate,                "cuGraphCreate",                "cuGraphCreate",       10000, ANY,    PASS) \
+    X(cuGraphDestroy,               "cuGraphDestroy",               "cuGraphDestroy",      10000, ANY,    PASS) \
+    X(cuGraphAddEmptyNode,          "cuGraphAddEmptyNode",          "cuGraphAddEmptyNode", 10000, ANY,    PASS) \
+    X(cuGraphAddChildGraphNode,     "cuGraphAddChildGraphNode",     "cuGraphAddChildGraphNode", 10000, ANY, PASS) \
+    X(cuGraphAddMemAllocNode,       "cuGraphAddMemAllocNode",       "cuGraphAddMemAllocNode", 11040, ANY, PASS) \
+    X(cuGraphAddMemFreeNode,        "cuGraphAddMemFreeNode",        "cuGraphAddMemFreeNode", 11040, ANY,  PASS) \
+    X(cuGraphGetNodes,              "cuGraphGetNodes",              "cuGraphGetNodes",     10000, ANY,    PASS) \
+    X(cuGraphNodeGetType,           "cuGraphNodeGetType",           "cuGraphNodeGetType",  10000, ANY,    PASS) \
+    X(cuGraphChildGraphNodeGetGraph, "cuGraphChildGraphNodeGetGraph", "cuGraphChildGraphNodeGetGraph", 10000, ANY, PASS) \
+    X(cuGraphMemAllocNodeGetParams, "cuGraphMemAllocNodeGetParams", "cuGraphMemAllocNodeGetParams", 11040, ANY, PASS) \
+    X(cuDeviceGetGraphMemAttribute, "cuDeviceGetGraphMemAttribute", "cuDeviceGetGraphMemAttribute", 11040, ANY, PASS) \
+    X(cuGraphInstantiate_v1,        "cuGraphInstantiate",           "cuGraphInstantiate",  10000, ANY,    MEM)  \
+    X(cuGraphInstantiate_v2,        "cuGraphInstantiate_v2",        "cuGraphInstantiate",  11000, ANY,    MEM)  \
+    X(cuGraphInstantiateWithFlags,  "cuGraphInstantiateWithFlags",  "cuGraphInstantiateWithFlags", 11040, ANY, MEM) \
+    X(cuGraphInstantiateWithParams, "cuGraphInstantiateWithParams", "cuGraphInstantiateWithParams", 12000, LEGACY, MEM) \
+    X(cuGraphInstantiateWithParams_ptsz, "cuGraphInstantiateWithParams_ptsz", "cuGraphInstantiateWithParams", 12000, PTSZ, MEM) \
+    X(cuGraphUpload,                "cuGraphUpload",                "cuGraphUpload",       11010, LEGACY, MEM)  \
+    X(cuGraphUpload_ptsz,           "cuGraphUpload_ptsz",           "cuGraphUpload",       11010, PTSZ,   MEM)  \
+    X(cuGraphLaunch,                "cuGraphLaunch",                "cuGraphLaunch",       10000, LEGACY, MEM)  \
+    X(cuGraphLaunch_ptsz,           "cuGraphLaunch_ptsz",           "cuGraphLaunch",       10000, PTSZ,   MEM)  \
+    X(cuGraphExecDestroy,           "cuGraphExecDestroy",           "cuGraphExecDestroy",  10000, ANY,    HOOK) \
+    X(cuDeviceGraphMemTrim,         "cuDeviceGraphMemTrim",         "cuDeviceGraphMemTrim", 11040, ANY,   HOOK) \
     /* kernel launch: interposed so the launch path exists (SM confinement, a later issue) */    \
     X(cuLaunchKernel,               "cuLaunchKernel",               "cuLaunchKernel",       4000, LEGACY, HOOK) \
     X(cuLaunchKernel_ptsz,          "cuLaunchKernel_ptsz",          "cuLaunchKernel",       7000, PTSZ,   HOOK)

@@ -8,6 +8,10 @@
  * mk_fake_cuda_stats; the shim's view from cuMemGetInfo (free = quota - charged, for a
  * single process in standalone mode).
  *
+ * A test that calls the driver defines ST_QUOTA (its standalone quota, bytes) before including
+ * this header and gets st_init and st_charged; one that also includes cmocka.h first gets CK,
+ * shim_used, EXPECT_USED, st_setup and st_clean (the preamble every cmocka test shared).
+ *
  * Test programs are built with _GNU_SOURCE (dladdr, RTLD_DEFAULT).
  */
 #ifndef MIGKIT_SHIM_TEST_H
@@ -98,5 +102,70 @@ static inline const char *st_owner(const void *p)
     slash = strrchr(info.dli_fname, '/');
     return slash ? slash + 1 : info.dli_fname;
 }
+
+#ifdef ST_QUOTA
+#include "vendor/cuda-syms.h"
+
+/* Sets the shim up for a test: checks it is preloaded, writes conf as the standalone quota
+ * file, runs cuInit. Variables the test wants the shim to read must be set before. Returns 0,
+ * or -1 after saying why on stderr. */
+static inline int st_init(const char *conf)
+{
+    CUresult r;
+    if (!st_shim_loaded()) {
+        fprintf(stderr, "libmigshim.so is not preloaded\n");
+        return -1;
+    }
+    st_standalone(conf);
+    if ((r = cuInit(0)) != CUDA_SUCCESS) {
+        fprintf(stderr, "cuInit failed: %d\n", (int)r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bytes the shim has charged: ST_QUOTA minus the free memory it reports (a single process in
+ * standalone mode); UINT64_MAX when cuMemGetInfo fails or reports another total. */
+static inline uint64_t st_charged(void)
+{
+    size_t free_bytes, total;
+    if (cuMemGetInfo_v2(&free_bytes, &total) != CUDA_SUCCESS || total != ST_QUOTA)
+        return UINT64_MAX;
+    return ST_QUOTA - free_bytes;
+}
+
+#ifdef cmocka_unit_test /* cmocka.h included first */
+#define CK(call) assert_int_equal((call), CUDA_SUCCESS)
+
+/* st_charged, asserted: the total is the quota. */
+static inline uint64_t shim_used(void)
+{
+    size_t free_bytes, total;
+    CK(cuMemGetInfo_v2(&free_bytes, &total));
+    assert_int_equal(total, ST_QUOTA);
+    return ST_QUOTA - free_bytes;
+}
+
+/* Both views, the shim's charge and the fake driver's bytes in use, equal n. */
+#define EXPECT_USED(n)                                                                             \
+    do {                                                                                           \
+        assert_int_equal(shim_used(), (n));                                                        \
+        assert_int_equal(st_fake().used, (n));                                                     \
+    } while (0)
+
+/* A group set-up: st_init(conf) as cmocka wants it. */
+static inline int st_setup(const char *conf)
+{
+    return st_init(conf) == 0 ? 0 : -1;
+}
+
+/* A per-test set-up and teardown: nothing charged, nothing held by the driver. */
+static inline int st_clean(void **state)
+{
+    (void)state;
+    return st_charged() == 0 && st_fake().used == 0 ? 0 : -1;
+}
+#endif /* cmocka_unit_test */
+#endif /* ST_QUOTA */
 
 #endif /* MIGKIT_SHIM_TEST_H */

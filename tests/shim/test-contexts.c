@@ -13,38 +13,15 @@
 
 #include <cmocka.h>
 
+#define ST_QUOTA ST_GIB
 #include "shim-test.h"
-#include "vendor/cuda-syms.h"
 
-#define QUOTA ST_GIB
-#define GRAN  (2 * ST_MIB) /* the fake's VMM granularity */
-
-#define CK(call) assert_int_equal((call), CUDA_SUCCESS)
-
-/* Bytes the shim has charged: the quota minus the free memory it reports. */
-static uint64_t shim_used(void)
-{
-    size_t free_bytes, total;
-    CK(cuMemGetInfo_v2(&free_bytes, &total));
-    assert_int_equal(total, QUOTA);
-    return QUOTA - free_bytes;
-}
-
-#define EXPECT_USED(n)                                                                             \
-    do {                                                                                           \
-        assert_int_equal(shim_used(), (n));                                                        \
-        assert_int_equal(st_fake().used, (n));                                                     \
-    } while (0)
+#define GRAN (2 * ST_MIB) /* the fake's VMM granularity */
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (!st_shim_loaded()) {
-        fprintf(stderr, "libmigshim.so is not preloaded\n");
-        return -1;
-    }
-    st_standalone("quota=1GiB\n");
-    return cuInit(0) == CUDA_SUCCESS ? 0 : -1;
+    return st_setup("quota=1GiB\n");
 }
 
 /* Every test starts and ends with nothing allocated and no context current. */
@@ -53,7 +30,7 @@ static int clean(void **state)
     (void)state;
     if (cuCtxSetCurrent(NULL) != CUDA_SUCCESS)
         return -1;
-    return shim_used() == 0 && st_fake().used == 0 ? 0 : -1;
+    return st_clean(state);
 }
 
 /* cuCtxDestroy frees the context's linear, managed and pitched memory and its arrays; what

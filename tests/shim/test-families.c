@@ -17,50 +17,19 @@
 
 #include <cmocka.h>
 
+#define ST_QUOTA ST_GIB
 #include "shim-test.h"
-#include "vendor/cuda-syms.h"
 
-#define QUOTA   ST_GIB
 #define UUID    "MIG-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
 #define PRODUCT "NVIDIA H100 80GB HBM3" /* the fake's default device */
 #define GRAN    (2 * ST_MIB)            /* the fake's VMM granularity */
 
-#define CK(call) assert_int_equal((call), CUDA_SUCCESS)
-
-/* Bytes the shim has charged: the quota minus the free memory it reports. */
-static uint64_t shim_used(void)
-{
-    size_t free_bytes, total;
-    CK(cuMemGetInfo_v2(&free_bytes, &total));
-    assert_int_equal(total, QUOTA);
-    return QUOTA - free_bytes;
-}
-
-/* Both views must agree with the expected size. */
-#define EXPECT_USED(n)                                                                             \
-    do {                                                                                           \
-        assert_int_equal(shim_used(), (n));                                                        \
-        assert_int_equal(st_fake().used, (n));                                                     \
-    } while (0)
-
 static int group_setup(void **state)
 {
     (void)state;
-    if (!st_shim_loaded()) {
-        fprintf(stderr, "libmigshim.so is not preloaded\n");
-        return -1;
-    }
-    st_standalone("# test quota\nquota=1GiB\nprofile=3g.40gb\nuuid=" UUID "\n");
     /* The instance's UUID in cuDeviceGetUuid is opt-in (test-lease checks the default). */
     setenv("MIGKIT_SHIM_UUID", "instance", 1);
-    return cuInit(0) == CUDA_SUCCESS ? 0 : -1;
-}
-
-/* Every test starts and ends with nothing allocated. */
-static int clean(void **state)
-{
-    (void)state;
-    return shim_used() == 0 && st_fake().used == 0 ? 0 : -1;
+    return st_setup("# test quota\nquota=1GiB\nprofile=3g.40gb\nuuid=" UUID "\n");
 }
 
 /* ---- identity ---- */
@@ -88,12 +57,12 @@ static void identity(void **state)
     assert_memory_equal(got.bytes, want.bytes, sizeof(want.bytes));
 
     CK(cuDeviceTotalMem_v2(&total, 0));
-    assert_int_equal(total, QUOTA);
+    assert_int_equal(total, ST_QUOTA);
     CK(cuDeviceTotalMem_v1(&total32, 0));
-    assert_int_equal(total32, QUOTA);
+    assert_int_equal(total32, ST_QUOTA);
     CK(cuMemGetInfo_v1(&free32, &total32));
-    assert_int_equal(free32, QUOTA);
-    assert_int_equal(total32, QUOTA);
+    assert_int_equal(free32, ST_QUOTA);
+    assert_int_equal(total32, ST_QUOTA);
 
     /* The GPU's SM count until SM confinement exists (the fake's default: 132). */
     CK(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0));
@@ -303,9 +272,9 @@ static void over_quota(void **state)
     uint64_t allocs;
     (void)state;
     /* Exactly the quota fits in one allocation... */
-    CK(cuMemAlloc_v2(&big, QUOTA - ST_MIB));
+    CK(cuMemAlloc_v2(&big, ST_QUOTA - ST_MIB));
     CK(cuMemAlloc_v2(&p, ST_MIB));
-    EXPECT_USED(QUOTA);
+    EXPECT_USED(ST_QUOTA);
     allocs = st_fake().allocs;
     /* ...and then not one byte more, by any family. */
     assert_int_equal(cuMemAlloc_v2(&p, 1), CUDA_ERROR_OUT_OF_MEMORY);
@@ -316,14 +285,14 @@ static void over_quota(void **state)
     assert_int_equal(cuArray3DCreate_v2(&a, &arr), CUDA_ERROR_OUT_OF_MEMORY);
     assert_int_equal(cuMipmappedArrayCreate(&mm, &arr, 1), CUDA_ERROR_OUT_OF_MEMORY);
     assert_int_equal(st_fake().allocs, allocs);
-    EXPECT_USED(QUOTA);
+    EXPECT_USED(ST_QUOTA);
     CK(cuMemFree_v2(p));
     CK(cuMemAlloc_v2(&p, ST_MIB)); /* the freed MiB is usable again */
     CK(cuMemFree_v2(p));
     CK(cuMemFree_v2(big));
     EXPECT_USED(0);
     /* One allocation larger than the quota. */
-    assert_int_equal(cuMemAlloc_v2(&big, QUOTA + 1), CUDA_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(cuMemAlloc_v2(&big, ST_QUOTA + 1), CUDA_ERROR_OUT_OF_MEMORY);
     EXPECT_USED(0);
 }
 
@@ -369,17 +338,17 @@ static void launch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(identity, clean, clean),
-        cmocka_unit_test_setup_teardown(linear, clean, clean),
-        cmocka_unit_test_setup_teardown(pitch, clean, clean),
-        cmocka_unit_test_setup_teardown(async, clean, clean),
-        cmocka_unit_test_setup_teardown(arrays, clean, clean),
-        cmocka_unit_test_setup_teardown(mipmapped, clean, clean),
-        cmocka_unit_test_setup_teardown(vmm, clean, clean),
-        cmocka_unit_test_setup_teardown(over_quota, clean, clean),
-        cmocka_unit_test_setup_teardown(driver_failure, clean, clean),
-        cmocka_unit_test_setup_teardown(v1_refused, clean, clean),
-        cmocka_unit_test_setup_teardown(launch, clean, clean),
+        cmocka_unit_test_setup_teardown(identity, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(linear, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(pitch, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(async, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(arrays, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(mipmapped, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(vmm, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(over_quota, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(driver_failure, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(v1_refused, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(launch, st_clean, st_clean),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -15,10 +15,9 @@
 #include <stdint.h>
 #include <sys/wait.h>
 
+#define ST_QUOTA (128 * ST_MIB)
 #include "shim-test.h"
-#include "vendor/cuda-syms.h"
 
-#define QUOTA    (128 * ST_MIB)
 #define THREADS  4
 #define CHILDREN 200
 
@@ -38,20 +37,20 @@ static int failures;
 static uint64_t shim_free(void)
 {
     size_t f, t;
-    return cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == QUOTA ? f : UINT64_MAX;
+    return cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == ST_QUOTA ? f : UINT64_MAX;
 }
 
 /* The child's side of "basic": exit status 0 when everything held. */
 static int basic_child(void)
 {
     CUdeviceptr p;
-    if (shim_free() != QUOTA)
+    if (shim_free() != ST_QUOTA)
         return 1;
-    if (cuMemAlloc_v2(&p, QUOTA) != CUDA_SUCCESS || shim_free() != 0)
+    if (cuMemAlloc_v2(&p, ST_QUOTA) != CUDA_SUCCESS || shim_free() != 0)
         return 2;
     if (cuMemAlloc_v2(&p, 1) != CUDA_ERROR_OUT_OF_MEMORY)
         return 3;
-    return cuMemFree_v2(p) == CUDA_SUCCESS && shim_free() == QUOTA ? 0 : 4;
+    return cuMemFree_v2(p) == CUDA_SUCCESS && shim_free() == ST_QUOTA ? 0 : 4;
 }
 
 static void basic(void)
@@ -66,7 +65,7 @@ static void basic(void)
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "child status %d", status);
     CHECK(shim_free() == 28 * ST_MIB, "parent sees %llu free", (unsigned long long)shim_free());
-    CHECK(cuMemFree_v2(a) == CUDA_SUCCESS && shim_free() == QUOTA, "parent free");
+    CHECK(cuMemFree_v2(a) == CUDA_SUCCESS && shim_free() == ST_QUOTA, "parent free");
     printf("basic: the child saw the whole quota, the parent kept its 100 MiB\n");
 }
 
@@ -86,9 +85,9 @@ static int stress_child(void)
     CUdeviceptr p;
     if (cuMemAlloc_v2(&p, ST_MIB) != CUDA_SUCCESS)
         return 1;
-    if (shim_free() != QUOTA - ST_MIB)
+    if (shim_free() != ST_QUOTA - ST_MIB)
         return 2;
-    return cuMemFree_v2(p) == CUDA_SUCCESS && shim_free() == QUOTA ? 0 : 3;
+    return cuMemFree_v2(p) == CUDA_SUCCESS && shim_free() == ST_QUOTA ? 0 : 3;
 }
 
 static void stress(void)
@@ -110,18 +109,13 @@ static void stress(void)
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     CHECK(bad == 0, "%d of %d children failed", bad, CHILDREN);
-    CHECK(shim_free() == QUOTA, "parent not empty");
+    CHECK(shim_free() == ST_QUOTA, "parent not empty");
     printf("stress: %d forks during allocation churn, every child started from zero\n", CHILDREN);
 }
 
 int main(void)
 {
-    if (!st_shim_loaded()) {
-        fprintf(stderr, "libmigshim.so is not preloaded\n");
-        return 1;
-    }
-    st_standalone("quota=128MiB\n");
-    if (cuInit(0) != CUDA_SUCCESS)
+    if (st_init("quota=128MiB\n") < 0)
         return 1;
     basic();
     stress();

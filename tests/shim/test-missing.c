@@ -53,6 +53,10 @@ static void lacking(void)
     __typeof__(cuMemUnmap) *unmap;
     __typeof__(cuCtxDestroy_v2) *ctx_destroy;
     __typeof__(cuDevicePrimaryCtxReset_v2) *ctx_reset;
+    __typeof__(cuGraphInstantiateWithFlags) *instantiate;
+    __typeof__(cuGraphLaunch) *graph_launch;
+    __typeof__(cuDeviceGraphMemTrim) *graph_trim;
+    CUgraphExec e;
     CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED};
     CUDA_ARRAY3D_DESCRIPTOR d = {.Width = 8, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
     CUmemGenericAllocationHandle h;
@@ -71,6 +75,9 @@ static void lacking(void)
     HOOK(unmap, "cuMemUnmap");
     HOOK(ctx_destroy, "cuCtxDestroy_v2");
     HOOK(ctx_reset, "cuDevicePrimaryCtxReset_v2");
+    HOOK(instantiate, "cuGraphInstantiateWithFlags");
+    HOOK(graph_launch, "cuGraphLaunch");
+    HOOK(graph_trim, "cuDeviceGraphMemTrim");
     CHECK(create(&h, 1 << 21, &prop, 0) == CUDA_ERROR_NOT_FOUND, "cuMemCreate");
     CHECK(alloc_async(&p, 64, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocAsync");
     CHECK(alloc_pool(&p, 64, NULL, NULL) == CUDA_ERROR_NOT_FOUND, "cuMemAllocFromPoolAsync");
@@ -84,6 +91,10 @@ static void lacking(void)
     CHECK(unmap(1 << 21, 1 << 21) == CUDA_ERROR_NOT_FOUND, "cuMemUnmap");
     CHECK(ctx_destroy(NULL) == CUDA_ERROR_NOT_FOUND, "cuCtxDestroy_v2");
     CHECK(ctx_reset(0) == CUDA_ERROR_NOT_FOUND, "cuDevicePrimaryCtxReset_v2");
+    CHECK(instantiate(&e, (CUgraph)(uintptr_t)1, 0) == CUDA_ERROR_NOT_FOUND,
+          "cuGraphInstantiateWithFlags");
+    CHECK(graph_launch((CUgraphExec)(uintptr_t)1, NULL) == CUDA_ERROR_NOT_FOUND, "cuGraphLaunch");
+    CHECK(graph_trim(0) == CUDA_ERROR_NOT_FOUND, "cuDeviceGraphMemTrim");
 }
 
 /* Versions the shim's list does not know, through cuGetProcAddress (old-cuda.c). */

@@ -17,26 +17,10 @@
 
 #include <cmocka.h>
 
+#define ST_QUOTA ST_GIB
 #include "shim-test.h"
-#include "vendor/cuda-syms.h"
 
-#define QUOTA    ST_GIB
-#define MIB      ST_MIB
-#define CK(call) assert_int_equal((call), CUDA_SUCCESS)
-
-static uint64_t shim_used(void)
-{
-    size_t free_bytes, total;
-    CK(cuMemGetInfo_v2(&free_bytes, &total));
-    assert_int_equal(total, QUOTA);
-    return QUOTA - free_bytes;
-}
-
-#define EXPECT_USED(n)                                                                             \
-    do {                                                                                           \
-        assert_int_equal(shim_used(), (n));                                                        \
-        assert_int_equal(st_fake().used, (n));                                                     \
-    } while (0)
+#define MIB ST_MIB
 
 static void set_threshold(CUmemoryPool pool, cuuint64_t v)
 {
@@ -55,18 +39,7 @@ static CUmemoryPool new_pool(void)
 static int group_setup(void **state)
 {
     (void)state;
-    if (!st_shim_loaded()) {
-        fprintf(stderr, "libmigshim.so is not preloaded\n");
-        return -1;
-    }
-    st_standalone("quota=1GiB\n");
-    return cuInit(0) == CUDA_SUCCESS ? 0 : -1;
-}
-
-static int clean(void **state)
-{
-    (void)state;
-    return shim_used() == 0 && st_fake().used == 0 ? 0 : -1;
+    return st_setup("quota=1GiB\n");
 }
 
 /* The default pool: threshold 0 keeps nothing; a threshold keeps up to it. */
@@ -118,12 +91,12 @@ static void full_cache(void **state)
     (void)state;
     CK(cuDeviceGetMemPool(&pool, 0));
     set_threshold(pool, UINT64_MAX);
-    CK(cuMemAllocAsync(&a, QUOTA, NULL));
+    CK(cuMemAllocAsync(&a, ST_QUOTA, NULL));
     CK(cuMemFreeAsync(a, NULL));
-    EXPECT_USED(QUOTA);
+    EXPECT_USED(ST_QUOTA);
     assert_int_equal(cuMemAlloc_v2(&b, 1), CUDA_ERROR_OUT_OF_MEMORY);
-    CK(cuMemAllocAsync(&a, QUOTA, NULL)); /* served from the cache */
-    EXPECT_USED(QUOTA);
+    CK(cuMemAllocAsync(&a, ST_QUOTA, NULL)); /* served from the cache */
+    EXPECT_USED(ST_QUOTA);
     CK(cuMemFreeAsync(a, NULL));
     CK(cuMemPoolTrimTo(pool, 256 * MIB));
     EXPECT_USED(256 * MIB);
@@ -298,7 +271,7 @@ static void threads(void **state)
     while (finished < THREADS) {
         uint64_t u = st_fake().used;
         max_seen = u > max_seen ? u : max_seen;
-        assert_true(u <= QUOTA);
+        assert_true(u <= ST_QUOTA);
     }
     for (int i = 0; i < THREADS; i++) {
         assert_int_equal(pthread_join(t[i], &ret), 0);
@@ -316,18 +289,18 @@ static void threads(void **state)
         CK(cuMemPoolDestroy(pools[p]));
     set_threshold(def, 0);
     print_message("threads: the driver held at most %llu MiB of %llu\n",
-                  (unsigned long long)(max_seen / MIB), (unsigned long long)(QUOTA / MIB));
+                  (unsigned long long)(max_seen / MIB), (unsigned long long)(ST_QUOTA / MIB));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(default_pool, clean, clean),
-        cmocka_unit_test_setup_teardown(full_cache, clean, clean),
-        cmocka_unit_test_setup_teardown(created_pools, clean, clean),
-        cmocka_unit_test_setup_teardown(sync_release, clean, clean),
-        cmocka_unit_test_setup_teardown(many_streams, clean, clean),
-        cmocka_unit_test_setup_teardown(threads, clean, clean),
+        cmocka_unit_test_setup_teardown(default_pool, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(full_cache, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(created_pools, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(sync_release, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(many_streams, st_clean, st_clean),
+        cmocka_unit_test_setup_teardown(threads, st_clean, st_clean),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

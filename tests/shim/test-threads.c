@@ -19,10 +19,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#define ST_QUOTA (256 * ST_MIB)
 #include "shim-test.h"
-#include "vendor/cuda-syms.h"
 
-#define QUOTA    (256 * ST_MIB)
 #define THREADS  8
 #define SLOTS    64
 #define OPS      20000
@@ -64,14 +63,6 @@ struct worker {
 static CUmemoryPool pool;
 static atomic_bool storming;
 
-static uint64_t shim_used(void)
-{
-    size_t f, t;
-    if (cuMemGetInfo_v2(&f, &t) != CUDA_SUCCESS || t != QUOTA)
-        return UINT64_MAX;
-    return QUOTA - f;
-}
-
 /* ---- fill ---- */
 
 static void *fill(void *arg)
@@ -95,12 +86,12 @@ static void run_fill(struct worker *ws)
         total += ws[i].nblocks;
     }
     CHECK(total == 256, "%d blocks of 1 MiB under a 256 MiB quota", total);
-    CHECK(shim_used() == QUOTA, "shim charged %llu", (unsigned long long)shim_used());
-    CHECK(st_fake().used == QUOTA, "driver holds %llu", (unsigned long long)st_fake().used);
+    CHECK(st_charged() == ST_QUOTA, "shim charged %llu", (unsigned long long)st_charged());
+    CHECK(st_fake().used == ST_QUOTA, "driver holds %llu", (unsigned long long)st_fake().used);
     for (int i = 0; i < THREADS; i++)
         for (int b = 0; b < ws[i].nblocks; b++)
             CHECK(cuMemFree_v2(ws[i].blocks[b]) == CUDA_SUCCESS, "free");
-    CHECK(shim_used() == 0 && st_fake().used == 0, "not empty after fill");
+    CHECK(st_charged() == 0 && st_fake().used == 0, "not empty after fill");
     printf("fill: %d x 1 MiB blocks by %d threads, exactly the quota\n", total, THREADS);
 }
 
@@ -219,9 +210,9 @@ static void *watch(void *arg)
         uint64_t used = st_fake().used;
         most = used > most ? used : most;
     }
-    CHECK(most <= QUOTA, "the driver held %llu bytes", (unsigned long long)most);
+    CHECK(most <= ST_QUOTA, "the driver held %llu bytes", (unsigned long long)most);
     printf("storm: the driver held at most %llu of %llu bytes\n", (unsigned long long)most,
-           (unsigned long long)QUOTA);
+           (unsigned long long)ST_QUOTA);
     return NULL;
 }
 
@@ -246,7 +237,7 @@ static void run_storm(struct worker *ws)
     pthread_join(watcher, NULL);
     /* Stream-ordered frees are held by their pools until a synchronisation. */
     CHECK(cuCtxSynchronize() == CUDA_SUCCESS, "cuCtxSynchronize");
-    CHECK(shim_used() == held, "shim %llu, threads %llu", (unsigned long long)shim_used(),
+    CHECK(st_charged() == held, "shim %llu, threads %llu", (unsigned long long)st_charged(),
           (unsigned long long)held);
     CHECK(st_fake().used == held, "driver %llu, threads %llu", (unsigned long long)st_fake().used,
           (unsigned long long)held);
@@ -258,20 +249,17 @@ static void run_storm(struct worker *ws)
             if (ws[i].slots[s].live)
                 CHECK(free_one(&ws[i].slots[s]) == CUDA_SUCCESS, "final free");
     CHECK(cuCtxSynchronize() == CUDA_SUCCESS, "cuCtxSynchronize");
-    CHECK(shim_used() == 0 && st_fake().used == 0, "not empty after the storm: %llu, %llu",
-          (unsigned long long)shim_used(), (unsigned long long)st_fake().used);
+    CHECK(st_charged() == 0 && st_fake().used == 0, "not empty after the storm: %llu, %llu",
+          (unsigned long long)st_charged(), (unsigned long long)st_fake().used);
 }
 
 int main(void)
 {
     static struct worker ws[THREADS];
-    if (!st_shim_loaded()) {
-        fprintf(stderr, "libmigshim.so is not preloaded\n");
+    if (st_init("quota=256MiB\n") < 0)
         return 1;
-    }
-    st_standalone("quota=256MiB\n");
-    if (cuInit(0) != CUDA_SUCCESS || cuDeviceGetDefaultMemPool(&pool, 0) != CUDA_SUCCESS) {
-        fprintf(stderr, "cuInit failed\n");
+    if (cuDeviceGetDefaultMemPool(&pool, 0) != CUDA_SUCCESS) {
+        fprintf(stderr, "cuDeviceGetDefaultMemPool failed\n");
         return 1;
     }
     run_fill(ws);

@@ -58,7 +58,7 @@ struct rec {
 static struct {
     pthread_mutex_t lock;
     struct rec *buckets[NBUCKETS];
-    uint64_t used, live, allocs, frees, v1_calls, cached;
+    uint64_t used, live, allocs, frees, v1_calls, cached, graph;
     /* Freed records and small host blocks, reused LIFO: a benchmark's allocate-free loop then
      * costs the same every time, whatever malloc's state (shim-bench compares runs). */
     struct rec *spare_recs;
@@ -168,6 +168,7 @@ void fake_mem_stats(struct mk_fake_cuda_stats *s)
     s->frees = mem.frees;
     s->v1_calls = mem.v1_calls;
     s->cached = mem.cached;
+    s->graph = mem.graph;
     pthread_mutex_unlock(&mem.lock);
 }
 
@@ -316,6 +317,15 @@ uint64_t fake_mem_uncache(uint64_t bytes)
     mem.used -= bytes;
     mem.cached -= bytes;
     return bytes;
+}
+
+bool fake_mem_graph(uint64_t grow, uint64_t shrink)
+{
+    if (!fits(grow))
+        return false;
+    mem.used += grow - shrink;
+    mem.graph += grow - shrink;
+    return true;
 }
 
 CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)

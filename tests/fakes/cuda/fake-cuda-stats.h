@@ -17,6 +17,8 @@ struct mk_fake_cuda_stats {
     uint64_t launches; /* successful cuLaunchKernel / _ptsz calls */
     uint64_t v1_calls; /* calls of the pre-3.2 allocation entry points (always refused) */
     uint64_t cached;   /* bytes memory pools keep cached after frees (included in used) */
+    uint64_t graph;    /* bytes reserved for graphs' alloc nodes, all devices (included in used) */
+    uint64_t graph_launches; /* successful cuGraphLaunch / _ptsz calls */
 };
 
 /* Fills *s; returns 0. */

@@ -400,5 +400,6 @@ int mk_fake_cuda_stats(struct mk_fake_cuda_stats *s)
     fake_mem_stats(s);
     s->total = dev.total;
     s->launches = atomic_load(&launches);
+    s->graph_launches = fake_graph_launches();
     return 0;
 }

@@ -76,6 +76,11 @@ CUresult fake_mem_free(CUdeviceptr dptr, bool async);
 uint64_t fake_mem_uncache(uint64_t bytes);
 void fake_mem_lock(void);
 void fake_mem_unlock(void);
+/* Graph memory (fake-cuda-graph.c): device memory reserved (grow) or released (shrink) for
+ * graphs; false, nothing changed, when grow does not fit the device. With the lock held. */
+bool fake_mem_graph(uint64_t grow, uint64_t shrink);
+/* Graph launches, for mk_fake_cuda_stats. */
+uint64_t fake_graph_launches(void);
 /* Counts one call of a v1 entry point (they all fail with CUDA_ERROR_NOT_SUPPORTED). */
 void fake_count_v1(void);
 
