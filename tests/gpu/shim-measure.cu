@@ -185,10 +185,13 @@ static void graphs()
     printf("graph captured: GPU lost %lld\n", before - free_now());
     cudaError_t e = cudaGraphInstantiate(&x, g, 0);
     printf("graph instantiated (%s): GPU lost %lld\n", cudaGetErrorName(e), before - free_now());
+    cuuint64_t v = 0;
     cudaGraphLaunch(x, s);
+    cuDeviceGetGraphMemAttribute(0, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &v);
+    printf("graph launch returned (no sync): reserved attribute %llu, GPU lost %lld\n",
+           (unsigned long long)v, before - free_now());
     cudaStreamSynchronize(s);
     printf("graph launched: GPU lost %lld\n", before - free_now());
-    cuuint64_t v = 0;
     cuDeviceGetGraphMemAttribute(0, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &v);
     printf("graph mem attribute reserved current %llu\n", (unsigned long long)v);
     cudaGraphExecDestroy(x);
@@ -196,6 +199,21 @@ static void graphs()
     printf("graph destroyed: GPU lost %lld\n", before - free_now());
     cudaDeviceGraphMemTrim(0);
     printf("cudaDeviceGraphMemTrim: GPU lost %lld\n", before - free_now());
+    /* Does an upload reserve as a launch does? */
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
+    cudaMallocAsync(&p, 64 * MiB, s);
+    cudaFreeAsync(p, s);
+    cudaStreamEndCapture(s, &g);
+    cudaGraphInstantiate(&x, g, 0);
+    before = free_now();
+    e = cudaGraphUpload(x, s);
+    cudaStreamSynchronize(s);
+    cuDeviceGetGraphMemAttribute(0, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &v);
+    printf("cudaGraphUpload (%s) of a 64 MiB graph: reserved attribute %llu, GPU lost %lld\n",
+           cudaGetErrorName(e), (unsigned long long)v, before - free_now());
+    cudaGraphExecDestroy(x);
+    cudaGraphDestroy(g);
+    cudaDeviceGraphMemTrim(0);
     cudaStreamDestroy(s);
 }
 
