@@ -4,9 +4,10 @@
  * Start-up, in order: options; the catalog; the GPUs (--simulate, or NVML once that backend
  * exists); the state and run directories; the single-instance locks (STATE_DIR/migd.lock and
  * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the API socket; the
- * lease server. Then it waits for SIGTERM/SIGINT and shuts down in reverse order. Without
- * --foreground it daemonizes, and the starting process exits only once the sockets are ready
- * (0) or start-up failed (1, with the reason on stderr).
+ * lease server; the watchdog (when NVML is usable; never fatal). Then it waits for
+ * SIGTERM/SIGINT and shuts down in reverse order. Without --foreground it daemonizes, and the
+ * starting process exits only once the sockets are ready (0) or start-up failed (1, with the
+ * reason on stderr).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,10 +25,12 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "ledger.h"
 #include "log.h"
 #include "migkit/backend.h"
 #include "migkit/catalog.h"
 #include "registry.h"
+#include "watchdog.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/migkit"
 #define DEFAULT_RUN_DIR   "/run/migkit"
@@ -46,6 +49,8 @@ struct options {
     int test_tcp;
     long long test_uid; /* -1 when not given */
     bool verbose;
+    unsigned watchdog_interval; /* seconds; 0: off */
+    enum watchdog_policy watchdog_policy;
 };
 
 static void usage(FILE *f)
@@ -60,6 +65,10 @@ static void usage(FILE *f)
           "  --simulate SLUG[,SLUG...]\n"
           "                       serve simulated GPUs of these catalog models\n"
           "  --catalog FILE       extra GPU models (JSON, docs/catalog.md)\n"
+          "  --watchdog-interval SECONDS\n"
+          "                       check per-process GPU memory every SECONDS (0: off) [10]\n"
+          "  --watchdog-policy log|kill\n"
+          "                       what to do with an offending process [log]\n"
           "  --test-tcp PORT      TESTS ONLY: also serve the API on 127.0.0.1:PORT, every\n"
           "                       request running as --test-uid UID (no authentication)\n"
           "  --test-uid UID       the uid of --test-tcp requests\n"
@@ -83,7 +92,18 @@ static bool parse_num(const char *s, long long lo, long long hi, long long *ret)
     return true;
 }
 
-enum { OPT_STATE = 1000, OPT_RUN, OPT_FG, OPT_SIM, OPT_CATALOG, OPT_TCP, OPT_UID, OPT_VERSION };
+enum {
+    OPT_STATE = 1000,
+    OPT_RUN,
+    OPT_FG,
+    OPT_SIM,
+    OPT_CATALOG,
+    OPT_TCP,
+    OPT_UID,
+    OPT_VERSION,
+    OPT_WD_INTERVAL,
+    OPT_WD_POLICY
+};
 
 /* Returns 0 to run, 1 after --help/--version, or 2 after a usage error. */
 static int parse_options(int argc, char **argv, struct options *o)
@@ -96,6 +116,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"catalog", required_argument, NULL, OPT_CATALOG},
         {"test-tcp", required_argument, NULL, OPT_TCP},
         {"test-uid", required_argument, NULL, OPT_UID},
+        {"watchdog-interval", required_argument, NULL, OPT_WD_INTERVAL},
+        {"watchdog-policy", required_argument, NULL, OPT_WD_POLICY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -134,6 +156,21 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_UID:
             if (!parse_num(optarg, 0, 4294967294LL, &o->test_uid)) {
                 fprintf(stderr, "migd: --test-uid: expected a uid, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_WD_INTERVAL:
+            if (!parse_num(optarg, 0, WATCHDOG_INTERVAL_MAX_S, &v)) {
+                fprintf(stderr, "migd: --watchdog-interval: expected seconds (0-%d), got \"%s\"\n",
+                        WATCHDOG_INTERVAL_MAX_S, optarg);
+                return 2;
+            }
+            o->watchdog_interval = (unsigned)v;
+            break;
+        case OPT_WD_POLICY:
+            if (watchdog_policy_parse(optarg, &o->watchdog_policy) < 0) {
+                fprintf(stderr, "migd: --watchdog-policy: expected log or kill, got \"%s\"\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -354,6 +391,13 @@ static void notify_ready(void)
 
 /* ---- the lease server ---- */
 
+/* What the lease callbacks work on: the registry decides, the ledger records per process
+ * (for the watchdog and /metrics). */
+struct lease_ctx {
+    struct registry *reg;
+    struct ledger *ledger;
+};
+
 /*
  * LEASE WIRING. The lease server (src/daemon/lease.{h,c}, target migkit-lease) knows nothing
  * of instances: it calls these three operations, which are the registry's. CMake defines
@@ -371,8 +415,11 @@ static void notify_ready(void)
 
 static int op_hello(void *ctx, pid_t pid, uid_t uid, uint64_t held, struct lease_limits *out)
 {
+    struct lease_ctx *lc = ctx;
     struct registry_limits lim;
-    int r = registry_lease_hello(ctx, pid, uid, held, &lim);
+    int r = registry_lease_hello(lc->reg, pid, uid, held, &lim);
+    if (held > 0 && (r == 0 || r == -ENOSPC))
+        ledger_grant(lc->ledger, pid, held, r == 0);
     if (r < 0)
         return r == -ENOENT ? -ESRCH : r;
     memset(out, 0, sizeof(*out));
@@ -387,14 +434,18 @@ static int op_hello(void *ctx, pid_t pid, uid_t uid, uint64_t held, struct lease
 
 static int op_grant(void *ctx, const char *instance, pid_t pid, uint64_t bytes, uint64_t *ret_free)
 {
-    (void)pid;
-    return registry_lease_grant(ctx, instance, bytes, ret_free);
+    struct lease_ctx *lc = ctx;
+    int r = registry_lease_grant(lc->reg, instance, bytes, ret_free);
+    if (r == 0 || r == -ENOSPC)
+        ledger_grant(lc->ledger, pid, bytes, r == 0);
+    return r;
 }
 
 static void op_release(void *ctx, const char *instance, pid_t pid, uint64_t bytes)
 {
-    (void)pid;
-    registry_lease_release(ctx, instance, bytes);
+    struct lease_ctx *lc = ctx;
+    registry_lease_release(lc->reg, instance, bytes);
+    ledger_release(lc->ledger, pid, bytes);
 }
 
 static const struct lease_ops lease_ops = {op_hello, op_grant, op_release};
@@ -403,15 +454,16 @@ struct leases {
     struct lease_server *server;
 };
 
-static int start_leases(struct registry *reg, const char *run_dir, struct leases *ret,
+/* ctx is borrowed until stop_leases() returns. */
+static int start_leases(struct lease_ctx *ctx, const char *run_dir, struct leases *ret,
                         struct mk_error *err)
 {
     char path[PATH_LEN];
     struct lease_options opts = {0};
-    if (registry_process_count(reg) > 0)
+    if (registry_process_count(ctx->reg) > 0)
         opts.grace_ms = LEASE_GRACE_MS;
     snprintf(path, sizeof(path), "%s/" MK_LEASE_SOCKET_NAME, run_dir);
-    return lease_server_start(path, &lease_ops, reg, &opts, &ret->server, err);
+    return lease_server_start(path, &lease_ops, ctx, &opts, &ret->server, err);
 }
 
 static void stop_leases(struct leases *l)
@@ -424,10 +476,10 @@ struct leases {
     void *server;
 };
 
-static int start_leases(struct registry *reg, const char *run_dir, struct leases *ret,
+static int start_leases(struct lease_ctx *ctx, const char *run_dir, struct leases *ret,
                         struct mk_error *err)
 {
-    (void)reg;
+    (void)ctx;
     (void)run_dir;
     (void)err;
     ret->server = NULL;
@@ -449,11 +501,39 @@ struct daemon {
     struct mk_catalog *cat;
     struct mk_backend *nvml; /* open for the daemon's life when the GPUs come from NVML */
     struct registry *reg;
+    struct ledger *ledger;
+    struct lease_ctx lease_ctx;
     struct api *api;
     struct leases leases;
+    struct watchdog *watchdog; /* NULL when off or NVML is not usable */
     int state_lock, pid_lock;
     char pid_path[PATH_LEN];
 };
+
+/*
+ * The watchdog, when an interval is set and NVML is usable: with the NVML backend it is (an
+ * NVML too old for per-process memory is logged), with --simulate it is whatever
+ * libnvidia-ml.so.1 the loader finds (none on a machine without a driver; the fake in tests).
+ * Never fatal: migd without a watchdog still enforces quotas through the shim.
+ */
+static void start_watchdog(struct daemon *d)
+{
+    struct watchdog_config wc = {.reg = d->reg,
+                                 .ledger = d->ledger,
+                                 .interval_s = d->o.watchdog_interval,
+                                 .policy = d->o.watchdog_policy};
+    struct mk_error err = {0};
+    if (wc.interval_s == 0) {
+        log_msg(LOG_INFO, "watchdog off (--watchdog-interval 0)");
+        return;
+    }
+    if (watchdog_start(&wc, &d->watchdog, &err) < 0) {
+        log_msg(d->o.simulate ? LOG_INFO : LOG_WARNING, "watchdog off: %s", mk_strerror(&err));
+        return;
+    }
+    log_msg(LOG_INFO, "watchdog: every %u s, policy %s", wc.interval_s,
+            watchdog_policy_name(wc.policy));
+}
 
 /* Everything up to serving. On failure the error is in err; what was started is undone by
  * shutdown(). */
@@ -466,8 +546,7 @@ static int start(struct daemon *d, struct mk_error *err)
     struct api_config ac = {0};
     int n, r;
     if ((r = mk_catalog_new(&d->cat, err)) < 0 ||
-        (catalog_file(&d->o) &&
-         (r = mk_catalog_load_file(d->cat, catalog_file(&d->o), err)) < 0))
+        (catalog_file(&d->o) && (r = mk_catalog_load_file(d->cat, catalog_file(&d->o), err)) < 0))
         return r;
     if (d->o.simulate)
         n = simulated_gpus(d->cat, d->o.simulate, models, MAX_GPUS, err);
@@ -485,10 +564,15 @@ static int start(struct daemon *d, struct mk_error *err)
     if ((d->state_lock = lock_file(path, true, err)) < 0)
         return d->state_lock;
     snprintf(path, sizeof(path), "%s/migd.db", d->o.state_dir);
-    rc = (struct registry_config){.db_path = path, .cat = d->cat, .models = models,
-                                  .uuids = d->nvml ? uuids : NULL, .nmodels = n};
+    rc = (struct registry_config){.db_path = path,
+                                  .cat = d->cat,
+                                  .models = models,
+                                  .uuids = d->nvml ? uuids : NULL,
+                                  .nmodels = n};
     if ((r = registry_open(&rc, &d->reg, err)) < 0)
         return r;
+    if (!(d->ledger = ledger_new()))
+        return mk_error_set(err, -ENOMEM, "out of memory");
     snprintf(path, sizeof(path), "%s/migd.sock", d->o.run_dir);
     ac = (struct api_config){.reg = d->reg,
                              .socket_path = path,
@@ -496,13 +580,19 @@ static int start(struct daemon *d, struct mk_error *err)
                              .test_uid = (uid_t)d->o.test_uid};
     if ((r = api_start(&ac, &d->api, err)) < 0)
         return r;
-    return start_leases(d->reg, d->o.run_dir, &d->leases, err);
+    d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
+    if ((r = start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err)) < 0)
+        return r;
+    start_watchdog(d);
+    return 0;
 }
 
 static void shutdown_daemon(struct daemon *d)
 {
+    watchdog_stop(d->watchdog);
     stop_leases(&d->leases);
     api_stop(d->api);
+    ledger_free(d->ledger);
     registry_close(d->reg);
     mk_backend_close(d->nvml);
     mk_catalog_free(d->cat);
@@ -531,7 +621,9 @@ static void wait_for_stop(const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-    struct daemon d = {.o = {.test_uid = -1}, .state_lock = -1, .pid_lock = -1};
+    struct daemon d = {.o = {.test_uid = -1, .watchdog_interval = WATCHDOG_INTERVAL_DEFAULT_S},
+                       .state_lock = -1,
+                       .pid_lock = -1};
     struct mk_error err = {0};
     sigset_t set;
     int r, ready_fd = -1;

@@ -18,12 +18,14 @@
  *    "non_mig_gpus": [{"name": "NVIDIA L4", "pci_device_id": "0x27B810DE",
  *                      "memory_mib": 23034, "uuid": "GPU-..."}],
  *    "gpus": [{"index": 0, "name": "...", "pci_device_id": "0x...",
- *              "profile_memory_mib": {"19": 9856}}]}
+ *              "profile_memory_mib": {"19": 9856}}],
+ *    "processes": [{"gpu": 0, "pid": 4242, "used_memory_bytes": 1073741824}]}
  * "inject" entries fail the named function (optionally on one GPU) with "error", or, for
  * nvmlDeviceSetMigMode, return success with "activation_status" and leave the mode pending;
  * "count" uses an entry up that many times (the file is rewritten), none means always.
  * "non_mig_gpus" are GPUs after the simulated ones that answer NOT_SUPPORTED to every MIG
- * query. "gpus" overrides what the driver reports for a simulated GPU.
+ * query. "gpus" overrides what the driver reports for a simulated GPU. "processes" are
+ * compute processes on a whole GPU (simulated or not), after the simulator's busy GIs.
  */
 #ifndef MIGKIT_FAKE_NVML_H
 #define MIGKIT_FAKE_NVML_H
