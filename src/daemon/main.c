@@ -3,11 +3,11 @@
  *
  * Start-up, in order: options; the catalog; the GPUs (--simulate, or NVML once that backend
  * exists); the state and run directories; the single-instance locks (STATE_DIR/migd.lock and
- * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the API socket; the
- * lease server; the watchdog (when NVML is usable; never fatal). Then it waits for
- * SIGTERM/SIGINT and shuts down in reverse order. Without --foreground it daemonizes, and the
- * starting process exits only once the sockets are ready (0) or start-up failed (1, with the
- * reason on stderr).
+ * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the ledger and the
+ * watchdog (when NVML is usable; never fatal); the API socket; the lease server. Then it
+ * waits for SIGTERM/SIGINT and shuts down in reverse order. Without --foreground it
+ * daemonizes, and the starting process exits only once the sockets are ready (0) or start-up
+ * failed (1, with the reason on stderr).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,11 +22,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "migkit/backend.h"
 #include "migkit/catalog.h"
 #include "registry.h"
@@ -233,9 +235,36 @@ static int simulated_gpus(const struct mk_catalog *cat, const char *list,
  * no hardware instance). Their models are owned by the backend, which stays open for the
  * daemon's life. Returns the count or -ENODEV with the reason.
  */
+/*
+ * A GPU the catalog lacks and that has no MIG (the backend's model then has no profiles: an
+ * L4, an L40S, a consumer card) gets the generic geometry (docs/geometry.md), derived from
+ * its SMs and memory, into *ret (allocated: the caller frees it after the registry). Without
+ * an SM count from NVML it keeps the backend's model and takes custom instances only if any
+ * (the registry bounds their SMs by the GPU's, 0). Returns 0 or -ENOMEM.
+ */
+static int generic_model(int i, const struct mk_model *m, struct mk_model **ret)
+{
+    struct mk_model *g;
+    *ret = NULL;
+    if (m->nprofiles > 0)
+        return 0;
+    if (m->sm_total <= 0) {
+        log_msg(LOG_WARNING, "GPU %d (%s): NVML reports no SM count: no software instances", i,
+                m->name);
+        return 0;
+    }
+    if (!(g = mk__malloc(sizeof(*g))))
+        return -ENOMEM;
+    mk_model_generic(m->name, m->npci ? m->pci_ids[0] : 0, m->memory_mib, m->sm_total, g);
+    log_msg(LOG_INFO, "GPU %d (%s): not in the catalog, generic geometry %s (%d profiles)", i,
+            m->name, g->slug, g->nprofiles);
+    *ret = g;
+    return 0;
+}
+
 static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
-                     const struct mk_model **models, const char **uuids, int max,
-                     struct mk_error *err)
+                     const struct mk_model **models, const char **uuids, struct mk_model **generic,
+                     int max, struct mk_error *err)
 {
     struct mk_backend_config bc = {.name = "nvml", .writable = false};
     struct mk_error why = {0};
@@ -250,7 +279,9 @@ static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
         return mk_error_set(err, -ENODEV, "no GPUs: NVML reports %d; use --simulate", n);
     for (int i = 0; i < n; i++) {
         const struct mk_gpu *g = mk_backend_gpu(*ret_b, i);
-        models[i] = g->model;
+        if (generic_model(i, g->model, &generic[i]) < 0)
+            return mk_error_set(err, -ENOMEM, "out of memory");
+        models[i] = generic[i] ? generic[i] : g->model;
         uuids[i] = g->uuid;
     }
     return n;
@@ -500,12 +531,15 @@ struct daemon {
     struct options o;
     struct mk_catalog *cat;
     struct mk_backend *nvml; /* open for the daemon's life when the GPUs come from NVML */
+    struct mk_model *generic[MAX_GPUS]; /* generic models of GPUs outside the catalog */
     struct registry *reg;
     struct ledger *ledger;
     struct lease_ctx lease_ctx;
     struct api *api;
     struct leases leases;
     struct watchdog *watchdog; /* NULL when off or NVML is not usable */
+    struct metrics_sources metrics;
+    struct timespec started; /* CLOCK_MONOTONIC, for the uptime */
     int state_lock, pid_lock;
     char pid_path[PATH_LEN];
 };
@@ -551,7 +585,7 @@ static int start(struct daemon *d, struct mk_error *err)
     if (d->o.simulate)
         n = simulated_gpus(d->cat, d->o.simulate, models, MAX_GPUS, err);
     else
-        n = nvml_gpus(d->cat, &d->nvml, models, uuids, MAX_GPUS, err);
+        n = nvml_gpus(d->cat, &d->nvml, models, uuids, d->generic, MAX_GPUS, err);
     if (n < 0)
         return n;
     if ((r = make_dir(d->o.state_dir, 0700, err)) < 0 ||
@@ -573,18 +607,19 @@ static int start(struct daemon *d, struct mk_error *err)
         return r;
     if (!(d->ledger = ledger_new()))
         return mk_error_set(err, -ENOMEM, "out of memory");
+    start_watchdog(d);
+    d->metrics = (struct metrics_sources){
+        .reg = d->reg, .ledger = d->ledger, .watchdog = d->watchdog, .started = d->started};
     snprintf(path, sizeof(path), "%s/migd.sock", d->o.run_dir);
     ac = (struct api_config){.reg = d->reg,
                              .socket_path = path,
                              .test_tcp_port = d->o.test_tcp,
-                             .test_uid = (uid_t)d->o.test_uid};
+                             .test_uid = (uid_t)d->o.test_uid,
+                             .metrics = &d->metrics};
     if ((r = api_start(&ac, &d->api, err)) < 0)
         return r;
     d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
-    if ((r = start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err)) < 0)
-        return r;
-    start_watchdog(d);
-    return 0;
+    return start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err);
 }
 
 static void shutdown_daemon(struct daemon *d)
@@ -595,6 +630,8 @@ static void shutdown_daemon(struct daemon *d)
     ledger_free(d->ledger);
     registry_close(d->reg);
     mk_backend_close(d->nvml);
+    for (int i = 0; i < MAX_GPUS; i++)
+        mk__free(d->generic[i]);
     mk_catalog_free(d->cat);
     if (d->pid_lock >= 0) {
         unlink(d->pid_path);
@@ -635,6 +672,7 @@ int main(int argc, char **argv)
         d.o.state_dir = DEFAULT_STATE_DIR;
     if (!d.o.run_dir)
         d.o.run_dir = env_run && *env_run ? env_run : DEFAULT_RUN_DIR;
+    clock_gettime(CLOCK_MONOTONIC, &d.started);
     umask(022);
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an EPIPE, not a dead daemon */
     if (!d.o.foreground && (ready_fd = daemonize()) < 0) {

@@ -233,6 +233,54 @@ static unsigned long long total_bytes(struct fake_call *c, const struct target *
     return t->sim->model->memory_mib * MIB;
 }
 
+/* ---- compute capability and cores (a GPU's SMs, for GPUs without MIG) ---- */
+
+/* The compute capability and SM count of what t names; false when the script gives no SM
+ * count for a non-MIG GPU (a driver that cannot tell). MIG devices are not asked. */
+static bool gpu_sms(const struct target *t, int *major, int *minor, int *sms)
+{
+    if (t->plain) {
+        *major = t->plain->cc_major;
+        *minor = t->plain->cc_minor;
+        *sms = t->plain->sms;
+        return *sms > 0;
+    }
+    if (sscanf(t->sim->model->compute_capability, "%d.%d", major, minor) != 2)
+        return false;
+    *sms = t->sim->model->sm_total;
+    return true;
+}
+
+nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor)
+{
+    struct fake_call c;
+    struct target t;
+    int sms;
+    nvmlReturn_t rc = fake_begin(&c, __func__, fake_dev_gpu(device));
+    if (rc != NVML_SUCCESS)
+        return rc;
+    if (!major || !minor || !target_of(&c, device, &t) || t.gi)
+        return fake_end(&c, NVML_ERROR_INVALID_ARGUMENT);
+    gpu_sms(&t, major, minor, &sms);
+    return fake_end(&c, NVML_SUCCESS);
+}
+
+nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned int *numCores)
+{
+    struct fake_call c;
+    struct target t;
+    int major, minor, sms;
+    nvmlReturn_t rc = fake_begin(&c, __func__, fake_dev_gpu(device));
+    if (rc != NVML_SUCCESS)
+        return rc;
+    if (!numCores || !target_of(&c, device, &t) || t.gi)
+        return fake_end(&c, NVML_ERROR_INVALID_ARGUMENT);
+    if (!gpu_sms(&t, &major, &minor, &sms))
+        return fake_end(&c, NVML_ERROR_NOT_SUPPORTED);
+    *numCores = (unsigned int)(sms * mk__nvml_cores_per_sm(major, minor));
+    return fake_end(&c, NVML_SUCCESS);
+}
+
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
     struct fake_call c;

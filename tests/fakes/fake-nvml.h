@@ -16,7 +16,8 @@
  *                "count": 1, "gpu": 0},
  *               {"function": "nvmlDeviceSetMigMode", "activation_status": "RESET_REQUIRED"}],
  *    "non_mig_gpus": [{"name": "NVIDIA L4", "pci_device_id": "0x27B810DE",
- *                      "memory_mib": 23034, "uuid": "GPU-..."}],
+ *                      "memory_mib": 23034, "uuid": "GPU-...", "sms": 58,
+ *                      "compute_capability": "8.9"}],
  *    "gpus": [{"index": 0, "name": "...", "pci_device_id": "0x...",
  *              "profile_memory_mib": {"19": 9856}}],
  *    "processes": [{"gpu": 0, "pid": 4242, "used_memory_bytes": 1073741824}]}
@@ -67,6 +68,8 @@ struct fake_plain_gpu {
     char uuid[MK_UUID_LEN];
     unsigned int pci_id;
     unsigned long long memory_mib;
+    int sms;                /* 0: the driver cannot tell (NOT_SUPPORTED) */
+    int cc_major, cc_minor; /* compute capability, "8.9" unless the script says */
 };
 
 /* One call's view of the machine, between fake_begin() and fake_end(). */
