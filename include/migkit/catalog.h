@@ -1,8 +1,8 @@
 /*
  * catalog.h - MIG-capable GPU models and their profile tables.
  *
- * The catalog is data (the JSON files in data/gpus, see docs/catalog.md) compiled into the library and
- * optionally extended at run time with --catalog FILE. Every struct here is a read-only record
+ * The catalog is data (the JSON files in data/gpus, see docs/catalog.md) compiled into the library
+ * and optionally extended at run time with --catalog FILE. Every struct here is a read-only record
  * owned by the struct mk_catalog it came from: pointers stay valid until mk_catalog_free().
  */
 #ifndef MIGKIT_CATALOG_H
@@ -13,34 +13,34 @@
 /* Array bounds, chosen from the hardware: the largest grid is 12 memory slices (RTX PRO
  * 6000), so 16 starts always suffice; NVML defines 9 CI profile constants; the largest
  * profile table (RTX PRO 6000) has 11 GI profiles. */
-#define MK_MAX_STARTS 16
+#define MK_MAX_STARTS      16
 #define MK_MAX_CI_PROFILES 10
 #define MK_MAX_GI_PROFILES 24
-#define MK_MAX_ALTS 4
-#define MK_MAX_PCI_IDS 8
-#define MK_MAX_NOTES 8
-#define MK_NAME_LEN 64
+#define MK_MAX_ALTS        4
+#define MK_MAX_PCI_IDS     8
+#define MK_MAX_NOTES       8
+#define MK_NAME_LEN        64
 
 /* NVML_GPU_INSTANCE_PROFILE_* constants (nvml.h 13.3), X(suffix, value, name-suffix). The
  * name suffix is the one go-nvlib and the driver append to "<g>g.<N>gb". */
-#define MK_GI_CONST_MAP(X)                                                                    \
-    X(1_SLICE, 0x0, "")                                                                       \
-    X(2_SLICE, 0x1, "")                                                                       \
-    X(3_SLICE, 0x2, "")                                                                       \
-    X(4_SLICE, 0x3, "")                                                                       \
-    X(7_SLICE, 0x4, "")                                                                       \
-    X(8_SLICE, 0x5, "")                                                                       \
-    X(6_SLICE, 0x6, "")                                                                       \
-    X(1_SLICE_REV1, 0x7, "+me")                                                               \
-    X(2_SLICE_REV1, 0x8, "+me")                                                               \
-    X(1_SLICE_REV2, 0x9, "")                                                                  \
-    X(1_SLICE_GFX, 0xA, "+gfx")                                                               \
-    X(2_SLICE_GFX, 0xB, "+gfx")                                                               \
-    X(4_SLICE_GFX, 0xC, "+gfx")                                                               \
-    X(1_SLICE_NO_ME, 0xD, "-me")                                                              \
-    X(2_SLICE_NO_ME, 0xE, "-me")                                                              \
-    X(1_SLICE_ALL_ME, 0xF, "+me.all")                                                         \
-    X(2_SLICE_ALL_ME, 0x10, "+me.all")                                                        \
+#define MK_GI_CONST_MAP(X)                                                                         \
+    X(1_SLICE, 0x0, "")                                                                            \
+    X(2_SLICE, 0x1, "")                                                                            \
+    X(3_SLICE, 0x2, "")                                                                            \
+    X(4_SLICE, 0x3, "")                                                                            \
+    X(7_SLICE, 0x4, "")                                                                            \
+    X(8_SLICE, 0x5, "")                                                                            \
+    X(6_SLICE, 0x6, "")                                                                            \
+    X(1_SLICE_REV1, 0x7, "+me")                                                                    \
+    X(2_SLICE_REV1, 0x8, "+me")                                                                    \
+    X(1_SLICE_REV2, 0x9, "")                                                                       \
+    X(1_SLICE_GFX, 0xA, "+gfx")                                                                    \
+    X(2_SLICE_GFX, 0xB, "+gfx")                                                                    \
+    X(4_SLICE_GFX, 0xC, "+gfx")                                                                    \
+    X(1_SLICE_NO_ME, 0xD, "-me")                                                                   \
+    X(2_SLICE_NO_ME, 0xE, "-me")                                                                   \
+    X(1_SLICE_ALL_ME, 0xF, "+me.all")                                                              \
+    X(2_SLICE_ALL_ME, 0x10, "+me.all")                                                             \
     X(3_SLICE_GFX, 0x11, "+gfx")
 
 enum mk_gi_const {
@@ -58,19 +58,19 @@ enum mk_media_class {
 };
 
 /* Bits of the `unverified` masks: which values are modelled rather than observed. */
-#define MK_FIELD_MAP(X)                                                                       \
-    X(ID, "id")                                                                               \
-    X(SMS, "sms")                                                                             \
-    X(MEMORY, "memory_mib")                                                                   \
-    X(ENGINES, "engines")                                                                     \
-    X(STARTS, "starts")                                                                       \
-    X(AUTO_ORDER, "auto_order")                                                               \
-    X(MAX, "max")                                                                             \
-    X(CI, "ci")                                                                               \
-    X(PCI, "pci_device_ids")                                                                  \
-    X(SM_TOTAL, "sm_total")                                                                   \
-    X(MIN_DRIVER, "min_driver")                                                               \
-    X(NAME, "name")                                                                           \
+#define MK_FIELD_MAP(X)                                                                            \
+    X(ID, "id")                                                                                    \
+    X(SMS, "sms")                                                                                  \
+    X(MEMORY, "memory_mib")                                                                        \
+    X(ENGINES, "engines")                                                                          \
+    X(STARTS, "starts")                                                                            \
+    X(AUTO_ORDER, "auto_order")                                                                    \
+    X(MAX, "max")                                                                                  \
+    X(CI, "ci")                                                                                    \
+    X(PCI, "pci_device_ids")                                                                       \
+    X(SM_TOTAL, "sm_total")                                                                        \
+    X(MIN_DRIVER, "min_driver")                                                                    \
+    X(NAME, "name")                                                                                \
     X(GI_IDS, "gi_ids")
 
 enum mk_field_bit {
@@ -154,8 +154,9 @@ struct mk_catalog;
 int mk_catalog_new(struct mk_catalog **ret_catalog, struct mk_error *err);
 
 /* Loads models from a JSON file (one model object, or an array of them) into cat. A model
- * whose slug exists replaces it in place: pointers to it stay valid and show the new values. On error nothing in cat changes and err names the file,
- * the field and what was expected (with line:column for syntax errors). */
+ * whose slug exists replaces it in place: pointers to it stay valid and show the new values. On
+ * error nothing in cat changes and err names the file, the field and what was expected (with
+ * line:column for syntax errors). */
 int mk_catalog_load_file(struct mk_catalog *cat, const char *path, struct mk_error *err);
 
 /* Same as mk_catalog_load_file() for text in memory; origin names it in messages. */
@@ -193,6 +194,16 @@ char *mk_ci_name(const struct mk_gi_profile *p, int c, char *buf, size_t len);
  * get c * floor(SM/g) rounded down to an even number (reference §5.3, exact on A100,
  * modelled elsewhere). *ret_exact tells whether the value is observed. */
 int mk_ci_sms(const struct mk_gi_profile *p, int c, bool *ret_exact);
+
+/*
+ * The generic model of a GPU outside the catalog (docs/geometry.md, "Generic geometry"),
+ * derived from its SM count and total memory: the A100's layout (8 memory, 7 compute slices)
+ * on GPUs of at least 56 SMs and about 19.5 GiB, the A30's (4, 4) on smaller ones, no profiles
+ * (custom instances only) below that. name and pci_id (0: none) are copied. Pure: no I/O.
+ * Returns 0 and fills *ret, or -EINVAL (sms < 1, memory_mib 0, NULL arguments).
+ */
+int mk_model_generic(const char *name, uint32_t pci_id, uint32_t memory_mib, int sms,
+                     struct mk_model *ret);
 
 /* Returns "1_SLICE_REV2"-style text of an NVML GI constant, or NULL. */
 const char *mk_gi_const_name(int value);

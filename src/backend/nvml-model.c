@@ -470,6 +470,20 @@ static uint32_t total_mib(const struct mk_nvml *fn, nvmlDevice_t dev)
     return (uint32_t)(mem.total / MIB);
 }
 
+/* SMs of the whole GPU: NVML has no query for them on a GPU without MIG, so cores divided
+ * by the cores per SM of its compute capability (vendor/nvml.c). 0 when NVML cannot tell. */
+static int driver_sms(const struct mk_nvml *fn, nvmlDevice_t dev)
+{
+    unsigned int cores = 0;
+    int major = 0, minor = 0, per;
+    if (!fn->nvmlDeviceGetNumGpuCores || !fn->nvmlDeviceGetCudaComputeCapability ||
+        fn->nvmlDeviceGetNumGpuCores(dev, &cores) != NVML_SUCCESS ||
+        fn->nvmlDeviceGetCudaComputeCapability(dev, &major, &minor) != NVML_SUCCESS ||
+        (per = mk__nvml_cores_per_sm(major, minor)) == 0 || cores > INT32_MAX)
+        return 0;
+    return (int)cores / per;
+}
+
 /* ---- the models the backend made ---- */
 
 /* Models that are not the catalog's (the driver differs from it, or it lacks the GPU) are
@@ -512,6 +526,7 @@ static void start_model(const struct mk_nvml *fn, nvmlDevice_t dev, const struct
         memset(m, 0, sizeof(*m));
         snprintf(m->slug, sizeof(m->slug), "%s", MK_NVML_DRIVER_SLUG);
         m->memory_mib = total_mib(fn, dev);
+        m->sm_total = driver_sms(fn, dev); /* profiles, when there are any, replace it */
         m->name_base_gib = (int)((m->memory_mib + 1023) / 1024);
         m->npci = 1;
         m->pci_ids[0] = pci_id;

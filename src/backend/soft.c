@@ -21,6 +21,7 @@
  * then destroy-gi sequence works), and a hint says so. MIG mode cannot be turned off.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -103,18 +104,58 @@ static int request(struct mk_backend *b, const char *method, const char *path, j
 
 /* ---- reading migd's state ---- */
 
-/* GPU o of GET /v1/gpus into g: a catalog model, MIG mode Enabled, no instances yet. */
+/*
+ * Generic models (docs/geometry.md) of migd's GPUs outside the catalog, derived here from the
+ * SMs and memory migd reports, exactly as migd derived them. Kept for the rest of the process,
+ * one per distinct GPU, never freed (reachable): a mk_gpu's model and profile pointers must
+ * outlive the backend that read them, as a catalog's do, and stay the same from one read of
+ * migd's state to the next (nvml-model.c keeps its models the same way).
+ */
+static struct generic {
+    struct generic *next;
+    struct mk_model model;
+} * generics;
+static pthread_mutex_t generics_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct mk_model *generic_model(const char *slug, const char *name, json_int_t memory,
+                                            int sms)
+{
+    struct generic *e;
+    pthread_mutex_lock(&generics_lock);
+    for (e = generics; e; e = e->next)
+        if (!strcmp(e->model.slug, slug) && !strcmp(e->model.name, name))
+            break;
+    if (!e && memory > 0 && (e = mk__malloc(sizeof(*e)))) {
+        /* migd's slug names the inputs: the derivation must give the same slug back */
+        if (mk_model_generic(name, 0, (uint32_t)(memory >> 20), sms, &e->model) < 0 ||
+            strcmp(e->model.slug, slug) != 0) {
+            mk__free(e);
+            e = NULL;
+        } else {
+            e->next = generics;
+            generics = e;
+        }
+    }
+    pthread_mutex_unlock(&generics_lock);
+    return e ? &e->model : NULL;
+}
+
+/* GPU o of GET /v1/gpus into g: a catalog model (or a generic one), MIG mode Enabled, no
+ * instances yet. */
 static int read_gpu(const struct mk_backend *b, json_t *o, int i, struct mk_gpu *g,
                     struct mk_error *err)
 {
     const char *uuid, *slug, *name;
     const struct mk_model *m;
-    int index;
-    if (json_unpack(o, "{s:i, s:s, s:s, s:s}", "index", &index, "uuid", &uuid, "model", &slug,
-                    "name", &name) < 0 ||
+    json_int_t memory = 0;
+    int index, sms = 0;
+    if (json_unpack(o, "{s:i, s:s, s:s, s:s, s?I, s?i}", "index", &index, "uuid", &uuid, "model",
+                    &slug, "name", &name, "memory_bytes", &memory, "sms", &sms) < 0 ||
         index != i || strlen(uuid) >= sizeof(g->uuid))
         return mk_error_set(err, -EBADMSG, "migd's GPU %d is not what migctl expects", i);
-    if (!(m = mk_catalog_find(b->cat, slug)))
+    if (!(m = mk_catalog_find(b->cat, slug)) && !strncmp(slug, "generic-", 8))
+        m = generic_model(slug, name, memory, sms);
+    if (!m)
         return mk_error_set(err, -ENOTSUP,
                             "migd's GPU %d (%s, model \"%s\") is not in migctl's catalog "
                             "(add it with --catalog)",

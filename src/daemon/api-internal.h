@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "metrics.h"
 #include "registry.h"
 
 struct MHD_Connection;
@@ -15,6 +16,7 @@ struct MHD_Connection;
  * status/out (through call_reply or call_fail). */
 struct call {
     struct registry *api_reg;
+    const struct metrics_sources *metrics; /* NULL: GET /metrics is 404 */
     struct MHD_Connection *conn;
     const char *url;
     const char *method;
@@ -25,8 +27,11 @@ struct call {
     json_t *body;            /* the parsed JSON object of a request that takes one */
     /* the reply */
     unsigned status;
-    json_t *out;       /* NULL for 204 */
-    const char *allow; /* the Allow header of a 405 */
+    json_t *out; /* NULL for 204 */
+    char *text;  /* instead of out: a text body (mk__free'd after sending) */
+    size_t text_len;
+    const char *content_type; /* of text */
+    const char *allow;        /* the Allow header of a 405 */
     char location[128];
 };
 
@@ -56,5 +61,6 @@ void api_remove_grant(struct call *c);
 void api_add_process(struct call *c);
 void api_remove_process(struct call *c);
 void api_list_events(struct call *c);
+void api_get_metrics(struct call *c);
 
 #endif /* MIGD_API_INTERNAL_H */

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "api-internal.h"
+#include "api.h"
 
 /* Bounds of request values, from the hardware and the kernel: GPU indexes as the registry
  * keeps them (64); GI profile IDs and placements fit the catalog's tables (IDs < 256, at most
@@ -181,6 +182,22 @@ static bool path_number(const char *s, long long max, bool zero_ok, long long *r
 void api_get_health(struct call *c)
 {
     call_reply(c, MHD_HTTP_OK, json_pack("{s:s, s:s}", "status", "ok", "version", MIGKIT_VERSION));
+}
+
+/* GET /metrics: admins only, as the metrics name every instance of every user. */
+void api_get_metrics(struct call *c)
+{
+    if (!c->admin) {
+        call_fail(c, MHD_HTTP_FORBIDDEN, NULL,
+                  "only root and members of group " API_ADMIN_GROUP " may read /metrics");
+        return;
+    }
+    if (!(c->text = metrics_render(c->metrics, &c->text_len))) {
+        call_fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
+        return;
+    }
+    c->status = MHD_HTTP_OK;
+    c->content_type = METRICS_CONTENT_TYPE;
 }
 
 void api_get_gpus(struct call *c)

@@ -36,6 +36,7 @@ struct listener {
 
 struct api {
     struct registry *reg;
+    const struct metrics_sources *metrics;
     struct listener unix_l, tcp_l;
     char socket_path[256];
     bool bound; /* the socket file is ours to remove */
@@ -111,6 +112,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct call *c)
     struct MHD_Response *resp;
     char *text = NULL;
     enum MHD_Result ok;
+    if (c->text) {
+        /* copied: the text is mk__malloc'd, and libmicrohttpd would free() it */
+        resp = MHD_create_response_from_buffer(c->text_len, c->text, MHD_RESPMEM_MUST_COPY);
+        mk__free(c->text);
+        c->text = NULL;
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, c->content_type);
+        ok = MHD_queue_response(conn, c->status, resp);
+        MHD_destroy_response(resp);
+        return ok;
+    }
     if (c->out && !(text = json_dumps(c->out, JSON_COMPACT | JSON_PRESERVE_ORDER)))
         c->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     if (text) {
@@ -250,8 +263,23 @@ static const struct route *route_for(const char *url, char *buf, size_t len, str
 static void dispatch(struct call *c, const struct request *req)
 {
     char buf[512];
-    const struct route *rt = route_for(c->url, buf, sizeof(buf), c);
+    const struct route *rt;
     const struct method *m = NULL;
+    if (!strcmp(c->url, "/metrics") && c->metrics) {
+        /* outside /v1: the path every Prometheus scraper asks for by default */
+        if (strcmp(c->method, "GET") != 0) {
+            c->allow = "GET";
+            call_fail(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
+                      "%s is not allowed on /metrics (allowed: GET)", c->method);
+        } else if (api_check_query(c, "")) {
+            if (req->len > 0)
+                call_fail(c, MHD_HTTP_BAD_REQUEST, NULL, "GET /metrics takes no request body");
+            else
+                api_get_metrics(c);
+        }
+        return;
+    }
+    rt = route_for(c->url, buf, sizeof(buf), c);
     if (!rt) {
         call_fail(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource: %s", c->url);
         return;
@@ -329,7 +357,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     struct listener *l = cls;
     struct request *req = *req_cls;
-    struct call c = {.api_reg = l->api->reg, .conn = conn, .url = url, .method = method};
+    struct call c = {.api_reg = l->api->reg,
+                     .metrics = l->api->metrics,
+                     .conn = conn,
+                     .url = url,
+                     .method = method};
     (void)version;
     if (!req) {
         if (!(req = mk__calloc(1, sizeof(*req))))
@@ -415,6 +447,7 @@ int api_start(const struct api_config *cfg, struct api **ret, struct mk_error *e
     if (!api)
         return mk_error_set(err, -ENOMEM, "out of memory");
     api->reg = cfg->reg;
+    api->metrics = cfg->metrics;
     api->test_uid = cfg->test_uid;
     api->unix_l = (struct listener){.api = api, .fd = -1};
     api->tcp_l = (struct listener){.api = api, .fd = -1, .tcp = true};

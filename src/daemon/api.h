@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "registry.h"
 
 /* Largest request body accepted, in bytes. The largest valid body is under 200 bytes; 64 KiB
@@ -33,6 +34,8 @@ struct api_config {
     const char *socket_path; /* RUN_DIR/migd.sock */
     int test_tcp_port;       /* > 0: also listen on 127.0.0.1:PORT (tests only) */
     uid_t test_uid;          /* the uid every TCP request runs as */
+    /* What GET /metrics renders (borrowed; outlives the API); NULL: no /metrics. */
+    const struct metrics_sources *metrics;
 };
 
 /* Creates the socket(s) and starts serving on libmicrohttpd's own thread. Call before other

@@ -3,10 +3,11 @@
  *
  * Start-up, in order: options; the catalog; the GPUs (--simulate, or NVML once that backend
  * exists); the state and run directories; the single-instance locks (STATE_DIR/migd.lock and
- * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the API socket; the
- * lease server. Then it waits for SIGTERM/SIGINT and shuts down in reverse order. Without
- * --foreground it daemonizes, and the starting process exits only once the sockets are ready
- * (0) or start-up failed (1, with the reason on stderr).
+ * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the ledger and the
+ * watchdog (when NVML is usable; never fatal); the API socket; the lease server. Then it
+ * waits for SIGTERM/SIGINT and shuts down in reverse order. Without --foreground it
+ * daemonizes, and the starting process exits only once the sockets are ready (0) or start-up
+ * failed (1, with the reason on stderr).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,13 +22,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "migkit/backend.h"
 #include "migkit/catalog.h"
 #include "registry.h"
+#include "watchdog.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/migkit"
 #define DEFAULT_RUN_DIR   "/run/migkit"
@@ -46,6 +51,8 @@ struct options {
     int test_tcp;
     long long test_uid; /* -1 when not given */
     bool verbose;
+    unsigned watchdog_interval; /* seconds; 0: off */
+    enum watchdog_policy watchdog_policy;
 };
 
 static void usage(FILE *f)
@@ -60,6 +67,10 @@ static void usage(FILE *f)
           "  --simulate SLUG[,SLUG...]\n"
           "                       serve simulated GPUs of these catalog models\n"
           "  --catalog FILE       extra GPU models (JSON, docs/catalog.md)\n"
+          "  --watchdog-interval SECONDS\n"
+          "                       check per-process GPU memory every SECONDS (0: off) [10]\n"
+          "  --watchdog-policy log|kill\n"
+          "                       what to do with an offending process [log]\n"
           "  --test-tcp PORT      TESTS ONLY: also serve the API on 127.0.0.1:PORT, every\n"
           "                       request running as --test-uid UID (no authentication)\n"
           "  --test-uid UID       the uid of --test-tcp requests\n"
@@ -83,7 +94,18 @@ static bool parse_num(const char *s, long long lo, long long hi, long long *ret)
     return true;
 }
 
-enum { OPT_STATE = 1000, OPT_RUN, OPT_FG, OPT_SIM, OPT_CATALOG, OPT_TCP, OPT_UID, OPT_VERSION };
+enum {
+    OPT_STATE = 1000,
+    OPT_RUN,
+    OPT_FG,
+    OPT_SIM,
+    OPT_CATALOG,
+    OPT_TCP,
+    OPT_UID,
+    OPT_VERSION,
+    OPT_WD_INTERVAL,
+    OPT_WD_POLICY
+};
 
 /* Returns 0 to run, 1 after --help/--version, or 2 after a usage error. */
 static int parse_options(int argc, char **argv, struct options *o)
@@ -96,6 +118,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"catalog", required_argument, NULL, OPT_CATALOG},
         {"test-tcp", required_argument, NULL, OPT_TCP},
         {"test-uid", required_argument, NULL, OPT_UID},
+        {"watchdog-interval", required_argument, NULL, OPT_WD_INTERVAL},
+        {"watchdog-policy", required_argument, NULL, OPT_WD_POLICY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -134,6 +158,21 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_UID:
             if (!parse_num(optarg, 0, 4294967294LL, &o->test_uid)) {
                 fprintf(stderr, "migd: --test-uid: expected a uid, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_WD_INTERVAL:
+            if (!parse_num(optarg, 0, WATCHDOG_INTERVAL_MAX_S, &v)) {
+                fprintf(stderr, "migd: --watchdog-interval: expected seconds (0-%d), got \"%s\"\n",
+                        WATCHDOG_INTERVAL_MAX_S, optarg);
+                return 2;
+            }
+            o->watchdog_interval = (unsigned)v;
+            break;
+        case OPT_WD_POLICY:
+            if (watchdog_policy_parse(optarg, &o->watchdog_policy) < 0) {
+                fprintf(stderr, "migd: --watchdog-policy: expected log or kill, got \"%s\"\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -196,9 +235,36 @@ static int simulated_gpus(const struct mk_catalog *cat, const char *list,
  * no hardware instance). Their models are owned by the backend, which stays open for the
  * daemon's life. Returns the count or -ENODEV with the reason.
  */
+/*
+ * A GPU the catalog lacks and that has no MIG (the backend's model then has no profiles: an
+ * L4, an L40S, a consumer card) gets the generic geometry (docs/geometry.md), derived from
+ * its SMs and memory, into *ret (allocated: the caller frees it after the registry). Without
+ * an SM count from NVML it keeps the backend's model and takes custom instances only if any
+ * (the registry bounds their SMs by the GPU's, 0). Returns 0 or -ENOMEM.
+ */
+static int generic_model(int i, const struct mk_model *m, struct mk_model **ret)
+{
+    struct mk_model *g;
+    *ret = NULL;
+    if (m->nprofiles > 0)
+        return 0;
+    if (m->sm_total <= 0) {
+        log_msg(LOG_WARNING, "GPU %d (%s): NVML reports no SM count: no software instances", i,
+                m->name);
+        return 0;
+    }
+    if (!(g = mk__malloc(sizeof(*g))))
+        return -ENOMEM;
+    mk_model_generic(m->name, m->npci ? m->pci_ids[0] : 0, m->memory_mib, m->sm_total, g);
+    log_msg(LOG_INFO, "GPU %d (%s): not in the catalog, generic geometry %s (%d profiles)", i,
+            m->name, g->slug, g->nprofiles);
+    *ret = g;
+    return 0;
+}
+
 static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
-                     const struct mk_model **models, const char **uuids, int max,
-                     struct mk_error *err)
+                     const struct mk_model **models, const char **uuids, struct mk_model **generic,
+                     int max, struct mk_error *err)
 {
     struct mk_backend_config bc = {.name = "nvml", .writable = false};
     struct mk_error why = {0};
@@ -213,7 +279,9 @@ static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
         return mk_error_set(err, -ENODEV, "no GPUs: NVML reports %d; use --simulate", n);
     for (int i = 0; i < n; i++) {
         const struct mk_gpu *g = mk_backend_gpu(*ret_b, i);
-        models[i] = g->model;
+        if (generic_model(i, g->model, &generic[i]) < 0)
+            return mk_error_set(err, -ENOMEM, "out of memory");
+        models[i] = generic[i] ? generic[i] : g->model;
         uuids[i] = g->uuid;
     }
     return n;
@@ -354,6 +422,13 @@ static void notify_ready(void)
 
 /* ---- the lease server ---- */
 
+/* What the lease callbacks work on: the registry decides, the ledger records per process
+ * (for the watchdog and /metrics). */
+struct lease_ctx {
+    struct registry *reg;
+    struct ledger *ledger;
+};
+
 /*
  * LEASE WIRING. The lease server (src/daemon/lease.{h,c}, target migkit-lease) knows nothing
  * of instances: it calls these operations, which are the registry's. CMake defines
@@ -371,8 +446,11 @@ static void notify_ready(void)
 
 static int op_hello(void *ctx, pid_t pid, uid_t uid, uint64_t held, struct lease_limits *out)
 {
+    struct lease_ctx *lc = ctx;
     struct registry_limits lim;
-    int r = registry_lease_hello(ctx, pid, uid, held, &lim);
+    int r = registry_lease_hello(lc->reg, pid, uid, held, &lim);
+    if (held > 0 && (r == 0 || r == -ENOSPC))
+        ledger_grant(lc->ledger, pid, held, r == 0);
     if (r < 0)
         return r == -ENOENT ? -ESRCH : r;
     memset(out, 0, sizeof(*out));
@@ -387,25 +465,31 @@ static int op_hello(void *ctx, pid_t pid, uid_t uid, uint64_t held, struct lease
 
 static int op_grant(void *ctx, const char *instance, pid_t pid, uint64_t bytes, uint64_t *ret_free)
 {
-    (void)pid;
-    return registry_lease_grant(ctx, instance, bytes, ret_free);
+    struct lease_ctx *lc = ctx;
+    int r = registry_lease_grant(lc->reg, instance, bytes, ret_free);
+    if (r == 0 || r == -ENOSPC)
+        ledger_grant(lc->ledger, pid, bytes, r == 0);
+    return r;
 }
 
 static void op_release(void *ctx, const char *instance, pid_t pid, uint64_t bytes)
 {
-    (void)pid;
-    registry_lease_release(ctx, instance, bytes);
+    struct lease_ctx *lc = ctx;
+    registry_lease_release(lc->reg, instance, bytes);
+    ledger_release(lc->ledger, pid, bytes);
 }
 
 static int op_info(void *ctx, const char *instance, uint64_t *ret_quota, uint64_t *ret_granted)
 {
-    return registry_lease_info(ctx, instance, ret_quota, ret_granted);
+    struct lease_ctx *lc = ctx;
+    return registry_lease_info(lc->reg, instance, ret_quota, ret_granted);
 }
 
 /* Every survivor of the restart has re-registered or died: the grace has nothing to wait for. */
 static bool op_grace_over(void *ctx)
 {
-    if (registry_survivors_pending(ctx) > 0)
+    struct lease_ctx *lc = ctx;
+    if (registry_survivors_pending(lc->reg) > 0)
         return false;
     log_msg(LOG_INFO, "lease: re-registration grace over: every surviving process is back");
     return true;
@@ -417,15 +501,16 @@ struct leases {
     struct lease_server *server;
 };
 
-static int start_leases(struct registry *reg, const char *run_dir, struct leases *ret,
+/* ctx is borrowed until stop_leases() returns. */
+static int start_leases(struct lease_ctx *ctx, const char *run_dir, struct leases *ret,
                         struct mk_error *err)
 {
     char path[PATH_LEN];
     struct lease_options opts = {0};
-    if (registry_process_count(reg) > 0)
+    if (registry_process_count(ctx->reg) > 0)
         opts.grace_ms = LEASE_GRACE_MS;
     snprintf(path, sizeof(path), "%s/" MK_LEASE_SOCKET_NAME, run_dir);
-    return lease_server_start(path, &lease_ops, reg, &opts, &ret->server, err);
+    return lease_server_start(path, &lease_ops, ctx, &opts, &ret->server, err);
 }
 
 static void stop_leases(struct leases *l)
@@ -438,10 +523,10 @@ struct leases {
     void *server;
 };
 
-static int start_leases(struct registry *reg, const char *run_dir, struct leases *ret,
+static int start_leases(struct lease_ctx *ctx, const char *run_dir, struct leases *ret,
                         struct mk_error *err)
 {
-    (void)reg;
+    (void)ctx;
     (void)run_dir;
     (void)err;
     ret->server = NULL;
@@ -462,12 +547,43 @@ struct daemon {
     struct options o;
     struct mk_catalog *cat;
     struct mk_backend *nvml; /* open for the daemon's life when the GPUs come from NVML */
+    struct mk_model *generic[MAX_GPUS]; /* generic models of GPUs outside the catalog */
     struct registry *reg;
+    struct ledger *ledger;
+    struct lease_ctx lease_ctx;
     struct api *api;
     struct leases leases;
+    struct watchdog *watchdog; /* NULL when off or NVML is not usable */
+    struct metrics_sources metrics;
+    struct timespec started; /* CLOCK_MONOTONIC, for the uptime */
     int state_lock, pid_lock;
     char pid_path[PATH_LEN];
 };
+
+/*
+ * The watchdog, when an interval is set and NVML is usable: with the NVML backend it is (an
+ * NVML too old for per-process memory is logged), with --simulate it is whatever
+ * libnvidia-ml.so.1 the loader finds (none on a machine without a driver; the fake in tests).
+ * Never fatal: migd without a watchdog still enforces quotas through the shim.
+ */
+static void start_watchdog(struct daemon *d)
+{
+    struct watchdog_config wc = {.reg = d->reg,
+                                 .ledger = d->ledger,
+                                 .interval_s = d->o.watchdog_interval,
+                                 .policy = d->o.watchdog_policy};
+    struct mk_error err = {0};
+    if (wc.interval_s == 0) {
+        log_msg(LOG_INFO, "watchdog off (--watchdog-interval 0)");
+        return;
+    }
+    if (watchdog_start(&wc, &d->watchdog, &err) < 0) {
+        log_msg(d->o.simulate ? LOG_INFO : LOG_WARNING, "watchdog off: %s", mk_strerror(&err));
+        return;
+    }
+    log_msg(LOG_INFO, "watchdog: every %u s, policy %s", wc.interval_s,
+            watchdog_policy_name(wc.policy));
+}
 
 /* Everything up to serving. On failure the error is in err; what was started is undone by
  * shutdown(). */
@@ -480,13 +596,12 @@ static int start(struct daemon *d, struct mk_error *err)
     struct api_config ac = {0};
     int n, r;
     if ((r = mk_catalog_new(&d->cat, err)) < 0 ||
-        (catalog_file(&d->o) &&
-         (r = mk_catalog_load_file(d->cat, catalog_file(&d->o), err)) < 0))
+        (catalog_file(&d->o) && (r = mk_catalog_load_file(d->cat, catalog_file(&d->o), err)) < 0))
         return r;
     if (d->o.simulate)
         n = simulated_gpus(d->cat, d->o.simulate, models, MAX_GPUS, err);
     else
-        n = nvml_gpus(d->cat, &d->nvml, models, uuids, MAX_GPUS, err);
+        n = nvml_gpus(d->cat, &d->nvml, models, uuids, d->generic, MAX_GPUS, err);
     if (n < 0)
         return n;
     if ((r = make_dir(d->o.state_dir, 0700, err)) < 0 ||
@@ -499,26 +614,40 @@ static int start(struct daemon *d, struct mk_error *err)
     if ((d->state_lock = lock_file(path, true, err)) < 0)
         return d->state_lock;
     snprintf(path, sizeof(path), "%s/migd.db", d->o.state_dir);
-    rc = (struct registry_config){.db_path = path, .cat = d->cat, .models = models,
-                                  .uuids = d->nvml ? uuids : NULL, .nmodels = n};
+    rc = (struct registry_config){.db_path = path,
+                                  .cat = d->cat,
+                                  .models = models,
+                                  .uuids = d->nvml ? uuids : NULL,
+                                  .nmodels = n};
     if ((r = registry_open(&rc, &d->reg, err)) < 0)
         return r;
+    if (!(d->ledger = ledger_new()))
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    start_watchdog(d);
+    d->metrics = (struct metrics_sources){
+        .reg = d->reg, .ledger = d->ledger, .watchdog = d->watchdog, .started = d->started};
     snprintf(path, sizeof(path), "%s/migd.sock", d->o.run_dir);
     ac = (struct api_config){.reg = d->reg,
                              .socket_path = path,
                              .test_tcp_port = d->o.test_tcp,
-                             .test_uid = (uid_t)d->o.test_uid};
+                             .test_uid = (uid_t)d->o.test_uid,
+                             .metrics = &d->metrics};
     if ((r = api_start(&ac, &d->api, err)) < 0)
         return r;
-    return start_leases(d->reg, d->o.run_dir, &d->leases, err);
+    d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
+    return start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err);
 }
 
 static void shutdown_daemon(struct daemon *d)
 {
+    watchdog_stop(d->watchdog);
     stop_leases(&d->leases);
     api_stop(d->api);
+    ledger_free(d->ledger);
     registry_close(d->reg);
     mk_backend_close(d->nvml);
+    for (int i = 0; i < MAX_GPUS; i++)
+        mk__free(d->generic[i]);
     mk_catalog_free(d->cat);
     if (d->pid_lock >= 0) {
         unlink(d->pid_path);
@@ -545,7 +674,9 @@ static void wait_for_stop(const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-    struct daemon d = {.o = {.test_uid = -1}, .state_lock = -1, .pid_lock = -1};
+    struct daemon d = {.o = {.test_uid = -1, .watchdog_interval = WATCHDOG_INTERVAL_DEFAULT_S},
+                       .state_lock = -1,
+                       .pid_lock = -1};
     struct mk_error err = {0};
     sigset_t set;
     int r, ready_fd = -1;
@@ -557,6 +688,7 @@ int main(int argc, char **argv)
         d.o.state_dir = DEFAULT_STATE_DIR;
     if (!d.o.run_dir)
         d.o.run_dir = env_run && *env_run ? env_run : DEFAULT_RUN_DIR;
+    clock_gettime(CLOCK_MONOTONIC, &d.started);
     umask(022);
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an EPIPE, not a dead daemon */
     if (!d.o.foreground && (ready_fd = daemonize()) < 0) {

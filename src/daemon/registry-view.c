@@ -319,3 +319,58 @@ int registry_lease_info(struct registry *reg, const char *instance, uint64_t *re
 {
     return lease_sums_info(reg->sums, instance, ret_quota, ret_granted);
 }
+
+/* ---- for the watchdog and /metrics ---- */
+
+int registry_process_instance(struct registry *reg, pid_t pid, char ret_instance[MK_UUID_LEN],
+                              int *ret_gpu)
+{
+    char uuid[MK_UUID_LEN];
+    struct reg_instance *in;
+    int r;
+    if ((r = membership(reg, pid, uuid)) < 0)
+        return r;
+    pthread_mutex_lock(&reg->lock);
+    if ((in = reg_find(reg, uuid))) {
+        memcpy(ret_instance, uuid, MK_UUID_LEN);
+        *ret_gpu = in->rec.gpu;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return in ? 0 : -ENOENT; /* destroyed between the lookup and now */
+}
+
+int registry_gpu_count(struct registry *reg)
+{
+    return reg->ngpus; /* fixed after registry_open */
+}
+
+int registry_gpu_instances(struct registry *reg, int gpu)
+{
+    int n = 0;
+    pthread_mutex_lock(&reg->lock);
+    if (gpu >= 0 && gpu < reg->ngpus)
+        n = reg->gpus[gpu].ninstances;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
+void registry_foreach_instance(struct registry *reg,
+                               void (*cb)(void *ctx, const struct registry_instance_stat *s),
+                               void *ctx)
+{
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->ninst; i++) {
+        const struct reg_instance *in = reg->inst[i];
+        struct registry_instance_stat s = {.uuid = in->rec.uuid,
+                                           .name = in->rec.name,
+                                           .gpu = in->rec.gpu,
+                                           .quota_bytes = in->rec.quota_bytes};
+        uint64_t quota;
+        /* The grants live in the lease sums (lock order: registry, then sums). */
+        lease_sums_info(reg->sums, in->rec.uuid, &quota, &s.leased_bytes);
+        for (size_t k = 0; k < reg->nprocs; k++)
+            s.processes += !strcmp(reg->procs[k].instance, in->rec.uuid);
+        cb(ctx, &s);
+    }
+    pthread_mutex_unlock(&reg->lock);
+}

@@ -658,6 +658,19 @@ int registry_process_remove(struct registry *reg, const struct registry_who *who
     return r;
 }
 
+/* ---- events without a change ---- */
+
+int registry_event(struct registry *reg, const struct registry_who *who, const char *action,
+                   const char *subject, const char *detail, struct mk_error *err)
+{
+    int r;
+    pthread_mutex_lock(&reg->lock);
+    if ((r = store_begin(reg->store, err)) == 0)
+        r = finish(reg, event(reg, who, action, subject, err, "%s", detail), err);
+    pthread_mutex_unlock(&reg->lock);
+    return r;
+}
+
 /* ---- start-up: restore and reconcile ---- */
 
 struct restore {

@@ -151,4 +151,32 @@ void registry_lease_release(struct registry *reg, const char *instance, uint64_t
 int registry_lease_info(struct registry *reg, const char *instance, uint64_t *ret_quota,
                         uint64_t *ret_granted);
 
+/* ---- for the watchdog and /metrics (read-only, except registry_event) ---- */
+
+/* The instance of pid (registered itself, or its closest registered ancestor) and that
+ * instance's GPU index. Returns 0, or -ENOENT when pid belongs to no instance. */
+int registry_process_instance(struct registry *reg, pid_t pid, char ret_instance[MK_UUID_LEN],
+                              int *ret_gpu);
+/* GPUs of the registry, and the instances on GPU gpu now (0 for an index it lacks). */
+int registry_gpu_count(struct registry *reg);
+int registry_gpu_instances(struct registry *reg, int gpu);
+/* Writes one event row that goes with no change of state (the watchdog's actions). */
+int registry_event(struct registry *reg, const struct registry_who *who, const char *action,
+                   const char *subject, const char *detail, struct mk_error *err);
+
+/* One instance as /metrics shows it; strings valid during the callback only. */
+struct registry_instance_stat {
+    const char *uuid;
+    const char *name;
+    int gpu;
+    uint64_t quota_bytes;
+    uint64_t leased_bytes; /* sum of its processes' lease grants now */
+    size_t processes;      /* registered processes (descendants are not registered) */
+};
+/* Calls cb for every instance, in creation order, with the registry locked: cb must not
+ * call the registry. */
+void registry_foreach_instance(struct registry *reg,
+                               void (*cb)(void *ctx, const struct registry_instance_stat *s),
+                               void *ctx);
+
 #endif /* MIGD_REGISTRY_H */

@@ -226,3 +226,27 @@ int mk__nvml_error(struct mk_error *err, nvmlReturn_t rc, const char *fmt, ...)
         err->vendor_code = (int)rc;
     return code;
 }
+
+/* ---- SMs from cores ---- */
+
+int mk__nvml_cores_per_sm(int major, int minor)
+{
+    switch (major) {
+    case 3: /* Kepler */
+        return 192;
+    case 5: /* Maxwell */
+        return 128;
+    case 6: /* Pascal: GP100 (6.0) has half the cores per SM of GP10x */
+        return minor == 0 ? 64 : 128;
+    case 7: /* Volta 7.0/7.2, Turing 7.5 */
+        return 64;
+    case 8: /* Ampere GA100 (8.0) 64; GA10x (8.6, 8.7) and Ada (8.9) 128 */
+        return minor == 0 ? 64 : 128;
+    case 9:  /* Hopper */
+    case 10: /* Blackwell datacenter */
+    case 12: /* Blackwell consumer and RTX PRO */
+        return 128;
+    default:
+        return 0;
+    }
+}

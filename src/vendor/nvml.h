@@ -444,7 +444,16 @@ _Static_assert(MK_NVML_STRUCT_VERSION(nvmlMemory_v2_t, 2) == nvmlMemory_v2, "ver
     X(OPT, "11.6", nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses_v3,                          \
       (nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos))                    \
     X(OPT, "11.6", nvmlReturn_t, nvmlDeviceGetGraphicsRunningProcesses_v3,                         \
-      (nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos))
+      (nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos))                    \
+    X(OPT, "11.0", nvmlReturn_t, nvmlDeviceGetCudaComputeCapability,                               \
+      (nvmlDevice_t device, int *major, int *minor))                                               \
+    X(OPT, "12.0", nvmlReturn_t, nvmlDeviceGetNumGpuCores,                                         \
+      (nvmlDevice_t device, unsigned int *numCores))
+
+/* The last two rows are NOT in the reference pack: their signatures are taken from NVIDIA's
+ * Python bindings (nvidia-ml-py), as nvmlPciInfo_t is, and their "since" versions are not
+ * verified (both are optional). They give the SM count of a GPU without MIG, which NVML has
+ * no direct query for: cores / mk__nvml_cores_per_sm(compute capability). */
 
 /* The function types: mk_nvml_nvmlInit_v2_fn and so on. */
 #define MK_NVML_X_TYPEDEF(need, since, ret, name, params) typedef ret mk_nvml_##name##_fn params;
@@ -486,6 +495,10 @@ const char *mk__nvml_name(nvmlReturn_t rc);
 /* Parses "IN_USE", "ERROR_IN_USE" or "NVML_ERROR_IN_USE" (and "SUCCESS"). Returns 0 and sets
  * *ret, or -EINVAL. */
 int mk__nvml_parse(const char *s, nvmlReturn_t *ret);
+
+/* FP32 cores per SM of a compute capability (the CUDA C Programming Guide's throughput
+ * table, as NVIDIA's CUDA samples encode it in _ConvertSMVer2Cores), or 0 when unknown. */
+int mk__nvml_cores_per_sm(int major, int minor);
 
 /* The whole symbol list, for tests and messages: count and name/need/since of entry i. */
 size_t mk__nvml_symbol_count(void);

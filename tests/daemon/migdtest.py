@@ -42,7 +42,7 @@ class Response:
         self.headers = headers
         self.raw = raw
         self.json = None
-        if raw:
+        if raw and not headers.get("Content-Type", "").startswith("text/plain"):
             self.json = json.loads(raw)
 
     def __repr__(self):
@@ -89,7 +89,9 @@ class Migd:
 
     def argv(self):
         a = [self.binary, "--foreground", "--state-dir", self.state_dir, "--run-dir",
-             self.run_dir, "--simulate", self.simulate]
+             self.run_dir]
+        if self.simulate:  # None: the GPUs NVML reports
+            a += ["--simulate", self.simulate]
         if self.tcp_port:
             a += ["--test-tcp", str(self.tcp_port), "--test-uid", str(self.test_uid)]
         return a + self.extra

@@ -251,7 +251,8 @@ static const char *read_plain_gpus(struct fake_call *c)
         struct fake_plain_gpu *p = &c->plain[c->nplain];
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *uuid = json_string_value(json_object_get(e, "uuid"));
-        json_t *mem = json_object_get(e, "memory_mib");
+        json_t *mem = json_object_get(e, "memory_mib"), *sms = json_object_get(e, "sms");
+        const char *cc = json_string_value(json_object_get(e, "compute_capability"));
         if (c->ngpus + c->nplain >= FAKE_MAX_GPUS)
             return CONF_FILE ": too many GPUs";
         if (!name || !parse_pci_id(json_object_get(e, "pci_device_id"), &p->pci_id))
@@ -264,6 +265,11 @@ static const char *read_plain_gpus(struct fake_call *c)
             snprintf(p->uuid, sizeof(p->uuid), "GPU-00000000-0000-4000-8000-%012d",
                      c->ngpus + c->nplain);
         p->memory_mib = json_is_integer(mem) ? (unsigned long long)json_integer_value(mem) : 1024;
+        p->sms = json_is_integer(sms) ? (int)json_integer_value(sms) : 0;
+        if (!cc || sscanf(cc, "%d.%d", &p->cc_major, &p->cc_minor) != 2) {
+            p->cc_major = 8; /* Ada, as an L4 */
+            p->cc_minor = 9;
+        }
         c->nplain++;
     }
     return NULL;

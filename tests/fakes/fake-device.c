@@ -233,6 +233,54 @@ static unsigned long long total_bytes(struct fake_call *c, const struct target *
     return t->sim->model->memory_mib * MIB;
 }
 
+/* ---- compute capability and cores (a GPU's SMs, for GPUs without MIG) ---- */
+
+/* The compute capability and SM count of what t names; false when the script gives no SM
+ * count for a non-MIG GPU (a driver that cannot tell). MIG devices are not asked. */
+static bool gpu_sms(const struct target *t, int *major, int *minor, int *sms)
+{
+    if (t->plain) {
+        *major = t->plain->cc_major;
+        *minor = t->plain->cc_minor;
+        *sms = t->plain->sms;
+        return *sms > 0;
+    }
+    if (sscanf(t->sim->model->compute_capability, "%d.%d", major, minor) != 2)
+        return false;
+    *sms = t->sim->model->sm_total;
+    return true;
+}
+
+nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor)
+{
+    struct fake_call c;
+    struct target t;
+    int sms;
+    nvmlReturn_t rc = fake_begin(&c, __func__, fake_dev_gpu(device));
+    if (rc != NVML_SUCCESS)
+        return rc;
+    if (!major || !minor || !target_of(&c, device, &t) || t.gi)
+        return fake_end(&c, NVML_ERROR_INVALID_ARGUMENT);
+    gpu_sms(&t, major, minor, &sms);
+    return fake_end(&c, NVML_SUCCESS);
+}
+
+nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned int *numCores)
+{
+    struct fake_call c;
+    struct target t;
+    int major, minor, sms;
+    nvmlReturn_t rc = fake_begin(&c, __func__, fake_dev_gpu(device));
+    if (rc != NVML_SUCCESS)
+        return rc;
+    if (!numCores || !target_of(&c, device, &t) || t.gi)
+        return fake_end(&c, NVML_ERROR_INVALID_ARGUMENT);
+    if (!gpu_sms(&t, &major, &minor, &sms))
+        return fake_end(&c, NVML_ERROR_NOT_SUPPORTED);
+    *numCores = (unsigned int)(sms * mk__nvml_cores_per_sm(major, minor));
+    return fake_end(&c, NVML_SUCCESS);
+}
+
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
     struct fake_call c;
@@ -533,6 +581,36 @@ static unsigned int busy_processes(const struct target *t, nvmlProcessInfo_t *ou
     return n;
 }
 
+/* The processes the script declares on a physical GPU ("processes" of nvml-fake.json, each
+ * {"gpu": INDEX, "pid": PID, "used_memory_bytes": BYTES}; without used_memory_bytes the
+ * driver's "not available"): what a watchdog test needs, real pids of real test processes
+ * with the memory NVML would see them hold. Appended after n entries; returns the new count. */
+static unsigned int script_processes(struct fake_call *c, const struct target *t,
+                                     nvmlProcessInfo_t *out, unsigned int max, unsigned int n)
+{
+    json_t *list = json_object_get(c->conf, "processes"), *e;
+    size_t i;
+    if (t->gi) /* declared on whole GPUs only: MIG devices show the simulator's busy GIs */
+        return n;
+    json_array_foreach(list, i, e)
+    {
+        json_t *gpu = json_object_get(e, "gpu"), *pid = json_object_get(e, "pid");
+        json_t *used = json_object_get(e, "used_memory_bytes");
+        if (!json_is_integer(gpu) || json_integer_value(gpu) != t->gpu || !json_is_integer(pid))
+            continue;
+        if (out && n < max)
+            out[n] = (nvmlProcessInfo_t){.pid = (unsigned int)json_integer_value(pid),
+                                         .usedGpuMemory =
+                                             json_is_integer(used)
+                                                 ? (unsigned long long)json_integer_value(used)
+                                                 : NVML_VALUE_NOT_AVAILABLE_ULL,
+                                         .gpuInstanceId = 0xFFFFFFFFu,
+                                         .computeInstanceId = 0xFFFFFFFFu};
+        n++;
+    }
+    return n;
+}
+
 /* Counting protocol of the _v3 queries (ref §6.8): with too small a count, INSUFFICIENT_SIZE
  * and the count needed; with none running, SUCCESS and 0. */
 static nvmlReturn_t processes(const char *fn, nvmlDevice_t device, unsigned int *infoCount,
@@ -546,7 +624,9 @@ static nvmlReturn_t processes(const char *fn, nvmlDevice_t device, unsigned int 
         return rc;
     if (!infoCount || (!infos && *infoCount > 0) || !target_of(&c, device, &t))
         return fake_end(&c, NVML_ERROR_INVALID_ARGUMENT);
-    n = compute ? busy_processes(&t, infos, *infoCount) : 0; /* no graphics work, ever */
+    n = 0; /* no graphics work, ever */
+    if (compute)
+        n = script_processes(&c, &t, infos, *infoCount, busy_processes(&t, infos, *infoCount));
     rc = n > *infoCount ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
     *infoCount = n;
     return fake_end(&c, rc);

@@ -16,14 +16,17 @@
  *                "count": 1, "gpu": 0},
  *               {"function": "nvmlDeviceSetMigMode", "activation_status": "RESET_REQUIRED"}],
  *    "non_mig_gpus": [{"name": "NVIDIA L4", "pci_device_id": "0x27B810DE",
- *                      "memory_mib": 23034, "uuid": "GPU-..."}],
+ *                      "memory_mib": 23034, "uuid": "GPU-...", "sms": 58,
+ *                      "compute_capability": "8.9"}],
  *    "gpus": [{"index": 0, "name": "...", "pci_device_id": "0x...",
- *              "profile_memory_mib": {"19": 9856}}]}
+ *              "profile_memory_mib": {"19": 9856}}],
+ *    "processes": [{"gpu": 0, "pid": 4242, "used_memory_bytes": 1073741824}]}
  * "inject" entries fail the named function (optionally on one GPU) with "error", or, for
  * nvmlDeviceSetMigMode, return success with "activation_status" and leave the mode pending;
  * "count" uses an entry up that many times (the file is rewritten), none means always.
  * "non_mig_gpus" are GPUs after the simulated ones that answer NOT_SUPPORTED to every MIG
- * query. "gpus" overrides what the driver reports for a simulated GPU.
+ * query. "gpus" overrides what the driver reports for a simulated GPU. "processes" are
+ * compute processes on a whole GPU (simulated or not), after the simulator's busy GIs.
  */
 #ifndef MIGKIT_FAKE_NVML_H
 #define MIGKIT_FAKE_NVML_H
@@ -65,6 +68,8 @@ struct fake_plain_gpu {
     char uuid[MK_UUID_LEN];
     unsigned int pci_id;
     unsigned long long memory_mib;
+    int sms;                /* 0: the driver cannot tell (NOT_SUPPORTED) */
+    int cc_major, cc_minor; /* compute capability, "8.9" unless the script says */
 };
 
 /* One call's view of the machine, between fake_begin() and fake_end(). */
