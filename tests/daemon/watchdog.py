@@ -30,7 +30,7 @@ import migdtest  # noqa: E402
 MIB = 1 << 20
 GIB = 1 << 30
 # What the watchdog allows beyond a process's grants (WATCHDOG_SLACK_DEFAULT).
-SLACK = 512 * MIB
+SLACK = 1024 * MIB
 # Seconds to wait for the watchdog (interval 1 s) to have acted: several scans, with room
 # for a loaded machine and an ASan build.
 ACT_TIMEOUT_S = 15
@@ -135,7 +135,8 @@ class Watchdog(unittest.TestCase):
         elsewhere = self.child()
         self.script([
             {"gpu": 0, "pid": within.pid, "used_memory_bytes": GIB + SLACK},
-            {"gpu": 0, "pid": over.pid, "used_memory_bytes": 2 * GIB},
+            # one 2 MiB page beyond what is allowed
+            {"gpu": 0, "pid": over.pid, "used_memory_bytes": GIB + SLACK + 2 * MIB},
             {"gpu": 0, "pid": stranger.pid, "used_memory_bytes": 300 * MIB},
             {"gpu": 1, "pid": elsewhere.pid, "used_memory_bytes": 8 * GIB},
         ])

@@ -17,6 +17,9 @@
 #   D. overhead: shim-overhead without the shim, standalone and under migd;
 #   E. shim-measure: the driver's own rounding of every allocation family (no shim);
 #   F. migctl's NVML backend against nvidia-smi (tests/gpu/README.md);
+#   W. migd's watchdog on the real NVML: a bare context's memory (bench/context-mem), a
+#      member within its grants, an unregistered process and a member without the shim under
+#      the log policy, then an unregistered process under the kill policy;
 #   U. which UUID the CUDA runtime accepts from cuDeviceGetUuid (docs/shim.md, "Identity"):
 #      on driver 580.159 the cases with MIGKIT_SHIM_UUID=instance fail, the others pass.
 # SECTIONS="A B C ..." runs only those (default: all).
@@ -55,7 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-want() { [[ " ${SECTIONS:-A B U C D E F} " == *" $1 "* ]]; }
+want() { [[ " ${SECTIONS:-A B U C W D E F} " == *" $1 "* ]]; }
 
 if want A; then
 section "A. the machine"
@@ -179,6 +182,58 @@ migctl -i 0 mig -dgi
 migctl mig -lgi
 curl -s --unix-socket "$tmp/run/migd.sock" "http://localhost/v1/events" | head -c 1500; echo
 kill -TERM "$(cat "$tmp/run/migd.pid")"
+unset MIGKIT_RUN_DIR MIGKIT_BACKEND MIGKIT_SHIM
+fi
+
+if want W; then
+section "W. migd's watchdog on the real NVML"
+"$kit/bench/context-mem"
+python3 -c 'import pynvml; pynvml.nvmlInit(); h = pynvml.nvmlDeviceGetHandleByIndex(0);
+print("NVML cores", pynvml.nvmlDeviceGetNumGpuCores(h), "compute capability",
+      pynvml.nvmlDeviceGetCudaComputeCapability(h))' 2>&1
+export MIGKIT_RUN_DIR=$tmp/wrun MIGKIT_BACKEND=soft MIGKIT_SHIM=$kit/libmigshim.so
+events() { curl -s --unix-socket "$tmp/wrun/migd.sock" http://localhost/v1/events |
+    python3 -c 'import json, sys
+for e in json.load(sys.stdin)["events"]:
+    if e["action"].startswith("watchdog"): print(e["action"], e["detail"])'; }
+wstart() {
+    migd --state-dir "$tmp/wstate" --run-dir "$tmp/wrun" --watchdog-interval 1 \
+        --watchdog-policy "$1" ||
+        migd --state-dir "$tmp/wstate" --run-dir "$tmp/wrun" --watchdog-interval 1 \
+            --watchdog-policy "$1" --simulate h200-141gb ||
+        { echo "!! migd --watchdog-policy $1 did not start"; return 1; }
+}
+wstop() { kill -TERM "$(cat "$tmp/wrun/migd.pid")"; sleep 1; }
+mkfifo "$tmp/w1" "$tmp/w2" "$tmp/w3" "$tmp/w4"
+if wstart log; then
+    migctl -i 0 mig -cgi 1g.18gb -C >/dev/null
+    wuuid=$(migctl mig -lgi --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["compute_instances"][0]["uuid"])')
+    echo "-- a member within its grants (2 GiB through the shim), an unregistered process, a member without the shim (4 GiB, no grants)"
+    migctl exec "$wuuid" -- env LD_LIBRARY_PATH="$orig_ld" "$kit/gpu/shim-measure" hold 2048 <"$tmp/w1" >"$tmp/w1.out" &
+    env LD_LIBRARY_PATH="$orig_ld" "$kit/gpu/shim-measure" hold 256 <"$tmp/w2" >"$tmp/w2.out" &
+    migctl exec --no-shim "$wuuid" -- env LD_LIBRARY_PATH="$orig_ld" "$kit/gpu/shim-measure" hold 4096 <"$tmp/w3" >"$tmp/w3.out" 2>/dev/null &
+    exec 7>"$tmp/w1" 6>"$tmp/w2" 5>"$tmp/w3"
+    sleep 6
+    cat "$tmp/w1.out" "$tmp/w2.out" "$tmp/w3.out"
+    nvidia-smi --query-compute-apps=pid,used_memory --format=csv
+    events
+    curl -s --unix-socket "$tmp/wrun/migd.sock" http://localhost/metrics | grep -E "^migd_(watchdog|lease)" | head -20
+    exec 7>&- 6>&- 5>&-
+    wait
+    wstop
+    echo "-- the kill policy: an unregistered process"
+    if wstart kill; then
+        env LD_LIBRARY_PATH="$orig_ld" "$kit/gpu/shim-measure" hold 256 <"$tmp/w4" >"$tmp/w4.out" &
+        kp=$!
+        exec 4>"$tmp/w4"
+        for _ in $(seq 100); do kill -0 $kp 2>/dev/null || break; sleep 0.1; done
+        if kill -0 $kp 2>/dev/null; then echo "!! still alive after 10 s"; failed+=(watchdog-kill); exec 4>&-; else wait $kp; echo "unregistered process ended with status $? (137: SIGKILL)"; fi
+        exec 4>&-
+        events
+        migctl -i 0 mig -dgi >/dev/null
+        wstop
+    fi
+fi
 unset MIGKIT_RUN_DIR MIGKIT_BACKEND MIGKIT_SHIM
 fi
 

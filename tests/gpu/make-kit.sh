@@ -6,15 +6,15 @@
 #     tests/gpu/make-kit.sh BUILD_DIR KIT_DIR
 #
 # KIT_DIR mirrors BUILD_DIR's layout for what it holds (migctl, migd, libmigshim.so,
-# tests/shim/test-shim-runtime) and adds lib/ (the libraries), gpu/ (the CUDA programs of
+# tests/shim/test-shim-runtime, bench/context-mem) and adds lib/ (the libraries), gpu/ (the CUDA programs of
 # tests/gpu, built with nvcc for sm_90 when nvcc is here) and COMMIT.
 set -euo pipefail
 build=$(realpath "$1")
 kit=$2
 here=$(dirname "$(realpath "$0")")
 rm -rf "$kit"
-mkdir -p "$kit/lib" "$kit/tests/shim" "$kit/gpu"
-for f in migctl migd libmigshim.so tests/shim/test-shim-runtime; do
+mkdir -p "$kit/lib" "$kit/tests/shim" "$kit/gpu" "$kit/bench"
+for f in migctl migd libmigshim.so tests/shim/test-shim-runtime bench/context-mem; do
     [ -e "$build/$f" ] || { echo "make-kit.sh: $build/$f is missing: build first" >&2; exit 1; }
     cp "$build/$f" "$kit/$f"
 done
