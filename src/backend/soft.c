@@ -310,6 +310,52 @@ int mk_soft_instances(const struct mk_backend *b, const struct mk_soft_instance 
     return priv(b)->ninst;
 }
 
+/* ---- the desired configuration (migd's /v1/desired) ---- */
+
+int mk_soft_desired_set(struct mk_backend *b, const char *config, const char *label,
+                        struct mk_error *err)
+{
+    json_t *body;
+    int r;
+    mk_assert_return(b && config && label, -EINVAL);
+    if (b->ops != &mk__soft_ops)
+        return mk_error_set(err, -ENOTSUP, "only migd records a desired configuration");
+    if (!(body = json_pack("{s:s, s:s}", "config", config, "label", label)))
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    r = mk_migd_request(priv(b)->migd, "PUT", "/v1/desired", body, NULL, err);
+    json_decref(body);
+    return r < 0 ? r : 0;
+}
+
+int mk_soft_desired_get(struct mk_backend *b, char **ret_config, char **ret_label,
+                        struct mk_error *err)
+{
+    const char *config, *label;
+    char *c = NULL, *l = NULL;
+    json_t *o = NULL;
+    int r;
+    mk_assert_return(b && ret_config && ret_label, -EINVAL);
+    if (b->ops != &mk__soft_ops)
+        return mk_error_set(err, -ENOTSUP, "only migd records a desired configuration");
+    if ((r = mk_migd_request(priv(b)->migd, "GET", "/v1/desired", NULL, &o, err)) < 0)
+        return r;
+    if (json_unpack(o, "{s:s, s:s}", "config", &config, "label", &label) < 0) {
+        json_decref(o);
+        return mk_error_set(err, -EBADMSG,
+                            "migd's desired configuration is not what migctl "
+                            "expects");
+    }
+    if (!(c = mk__strdup(config)) || !(l = mk__strdup(label))) {
+        mk__free(c);
+        json_decref(o);
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    }
+    json_decref(o);
+    *ret_config = c;
+    *ret_label = l;
+    return 0;
+}
+
 /* ---- open / close ---- */
 
 static void soft_close(struct mk_backend *b)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "desired.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -621,6 +622,7 @@ static int start(struct daemon *d, struct mk_error *err)
                                   .nmodels = n};
     if ((r = registry_open(&rc, &d->reg, err)) < 0)
         return r;
+    (void)desired_report(d->reg); /* a report for the log: never fatal, changes nothing */
     if (!(d->ledger = ledger_new()))
         return mk_error_set(err, -ENOMEM, "out of memory");
     start_watchdog(d);
