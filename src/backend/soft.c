@@ -145,13 +145,15 @@ static const struct mk_model *generic_model(const char *slug, const char *name, 
 static int read_gpu(const struct mk_backend *b, json_t *o, int i, struct mk_gpu *g,
                     struct mk_error *err)
 {
-    const char *uuid, *slug, *name;
+    const char *uuid, *slug, *name, *bus = "";
     const struct mk_model *m;
     json_int_t memory = 0;
     int index, sms = 0;
-    if (json_unpack(o, "{s:i, s:s, s:s, s:s, s?I, s?i}", "index", &index, "uuid", &uuid, "model",
-                    &slug, "name", &name, "memory_bytes", &memory, "sms", &sms) < 0 ||
-        index != i || strlen(uuid) >= sizeof(g->uuid))
+    /* pci_bus_id is optional: a migd before it answers without one */
+    if (json_unpack(o, "{s:i, s:s, s:s, s:s, s?I, s?i, s?s}", "index", &index, "uuid", &uuid,
+                    "model", &slug, "name", &name, "memory_bytes", &memory, "sms", &sms,
+                    "pci_bus_id", &bus) < 0 ||
+        index != i || strlen(uuid) >= sizeof(g->uuid) || strlen(bus) >= sizeof(g->pci_bus_id))
         return mk_error_set(err, -EBADMSG, "migd's GPU %d is not what migctl expects", i);
     if (!(m = mk_catalog_find(b->cat, slug)) && !strncmp(slug, "generic-", 8))
         m = generic_model(slug, name, memory, sms);
@@ -162,6 +164,7 @@ static int read_gpu(const struct mk_backend *b, json_t *o, int i, struct mk_gpu 
                             i, name, slug);
     mk_gpu_init(g, m, i);
     memcpy(g->uuid, uuid, strlen(uuid) + 1);
+    memcpy(g->pci_bus_id, bus, strlen(bus) + 1);
     g->mig_enabled = true;
     return 0;
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "backend/simstate.h"
 #include "desired.h"
 #include "ledger.h"
 #include "log.h"
@@ -264,8 +265,8 @@ static int generic_model(int i, const struct mk_model *m, struct mk_model **ret)
 }
 
 static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
-                     const struct mk_model **models, const char **uuids, struct mk_model **generic,
-                     int max, struct mk_error *err)
+                     const struct mk_model **models, const char **uuids, const char **buses,
+                     struct mk_model **generic, int max, struct mk_error *err)
 {
     struct mk_backend_config bc = {.name = "nvml", .writable = false};
     struct mk_error why = {0};
@@ -284,6 +285,7 @@ static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
             return mk_error_set(err, -ENOMEM, "out of memory");
         models[i] = generic[i] ? generic[i] : g->model;
         uuids[i] = g->uuid;
+        buses[i] = g->pci_bus_id;
     }
     return n;
 }
@@ -591,8 +593,8 @@ static void start_watchdog(struct daemon *d)
 static int start(struct daemon *d, struct mk_error *err)
 {
     const struct mk_model *models[MAX_GPUS];
-    const char *uuids[MAX_GPUS] = {NULL};
-    char path[PATH_LEN];
+    const char *uuids[MAX_GPUS] = {NULL}, *buses[MAX_GPUS] = {NULL};
+    char path[PATH_LEN], sim_buses[MAX_GPUS][sizeof(((struct mk_gpu *)0)->pci_bus_id)];
     struct registry_config rc = {0};
     struct api_config ac = {0};
     int n, r;
@@ -602,9 +604,13 @@ static int start(struct daemon *d, struct mk_error *err)
     if (d->o.simulate)
         n = simulated_gpus(d->cat, d->o.simulate, models, MAX_GPUS, err);
     else
-        n = nvml_gpus(d->cat, &d->nvml, models, uuids, d->generic, MAX_GPUS, err);
+        n = nvml_gpus(d->cat, &d->nvml, models, uuids, buses, d->generic, MAX_GPUS, err);
     if (n < 0)
         return n;
+    for (int i = 0; d->o.simulate && i < n; i++) { /* the simulator's numbering */
+        mk__sim_pci_bus_id(i, sim_buses[i], sizeof(sim_buses[i]));
+        buses[i] = sim_buses[i];
+    }
     if ((r = make_dir(d->o.state_dir, 0700, err)) < 0 ||
         (r = make_dir(d->o.run_dir, 0755, err)) < 0)
         return r;
@@ -619,6 +625,7 @@ static int start(struct daemon *d, struct mk_error *err)
                                   .cat = d->cat,
                                   .models = models,
                                   .uuids = d->nvml ? uuids : NULL,
+                                  .pci_bus_ids = buses,
                                   .nmodels = n};
     if ((r = registry_open(&rc, &d->reg, err)) < 0)
         return r;

@@ -72,6 +72,11 @@ class Base(unittest.TestCase):
 
 
 class Lifecycle(Base):
+    def test_gpu_pci_bus_ids(self):
+        """--simulate numbers PCI bus IDs as the simulator backend does (simstate.c)."""
+        gpus = self.d.get("/v1/gpus").json["gpus"]
+        self.assertEqual([g["pci_bus_id"] for g in gpus], ["00000000:01:00.0", "00000000:02:00.0"])
+
     def test_profile_instance(self):
         a = self.create({"gpu": 0, "profile": "1g.10gb"})
         self.assertEqual(a["kind"], "profile")
