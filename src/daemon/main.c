@@ -4,10 +4,11 @@
  * Start-up, in order: options; the catalog; the GPUs (--simulate, or NVML once that backend
  * exists); the state and run directories; the single-instance locks (STATE_DIR/migd.lock and
  * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the ledger and the
- * watchdog (when NVML is usable; never fatal); the API socket; the lease server. Then it
- * waits for SIGTERM/SIGINT and shuts down in reverse order. Without --foreground it
- * daemonizes, and the starting process exits only once the sockets are ready (0) or start-up
- * failed (1, with the reason on stderr).
+ * watchdog (when NVML is usable; never fatal); the lease server; the API socket (last, so
+ * that an answering API implies a listening lease socket). Then it waits for SIGTERM/SIGINT
+ * and shuts down in reverse order. Without --foreground it daemonizes, and the starting
+ * process exits only once both sockets are ready (0) or start-up failed (1, with the reason
+ * on stderr); under systemd, READY=1 is sent at the same point.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -635,23 +636,26 @@ static int start(struct daemon *d, struct mk_error *err)
     start_watchdog(d);
     d->metrics = (struct metrics_sources){
         .reg = d->reg, .ledger = d->ledger, .watchdog = d->watchdog, .started = d->started};
+    /* The lease server first: once GET /v1/health answers, lease.sock accepts too, so a
+     * client that waited for the API after a restart never finds the dead daemon's socket
+     * file refusing connections. Readiness (the parent's exit, READY=1) follows both. */
+    d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
+    if ((r = start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err)) < 0)
+        return r;
     snprintf(path, sizeof(path), "%s/migd.sock", d->o.run_dir);
     ac = (struct api_config){.reg = d->reg,
                              .socket_path = path,
                              .test_tcp_port = d->o.test_tcp,
                              .test_uid = (uid_t)d->o.test_uid,
                              .metrics = &d->metrics};
-    if ((r = api_start(&ac, &d->api, err)) < 0)
-        return r;
-    d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
-    return start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err);
+    return api_start(&ac, &d->api, err);
 }
 
 static void shutdown_daemon(struct daemon *d)
 {
     watchdog_stop(d->watchdog);
-    stop_leases(&d->leases);
     api_stop(d->api);
+    stop_leases(&d->leases);
     ledger_free(d->ledger);
     registry_close(d->reg);
     mk_backend_close(d->nvml);

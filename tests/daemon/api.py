@@ -444,6 +444,24 @@ class Lifetime(unittest.TestCase):
                   if e["action"] == "daemon.start"]
         self.assertEqual(len(starts), 2)
 
+    def test_health_implies_lease(self):
+        """The lease server listens before the API answers: right after a restart (kill -9
+        leaves the dead daemon's lease.sock file behind, refusing connections), the first
+        200 from /v1/health means lease.sock accepts."""
+        self.d.start()
+        for _ in range(5):
+            self.assertEqual(self.d.kill9(), -9)
+            self.d.start(wait=False)
+            deadline = time.monotonic() + migdtest.START_TIMEOUT_S
+            while time.monotonic() < deadline:
+                try:
+                    if self.d.get("/v1/health").status == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.001)
+            self.assertTrue(self.d.lease_ready(), self.d.read_log())
+
     def test_sigterm_cleans_up(self):
         self.d.start()
         self.assertEqual(self.d.stop(), 0)
