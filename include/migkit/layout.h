@@ -18,6 +18,7 @@
 #ifndef MIGKIT_LAYOUT_H
 #define MIGKIT_LAYOUT_H
 
+#include "migkit/config.h"
 #include "migkit/geometry.h"
 
 struct mk_layout_want {
@@ -32,11 +33,11 @@ struct mk_layout_spec {
     struct mk_layout_want want[MK_MAX_GIS];
 };
 
-#define MK_OP_KIND_MAP(X)                                                                     \
-    X(DESTROY_CI, "destroy-ci")                                                               \
-    X(DESTROY_GI, "destroy-gi")                                                               \
-    X(SET_MIG, "set-mig-mode")                                                                \
-    X(CREATE_GI, "create-gi")                                                                 \
+#define MK_OP_KIND_MAP(X)                                                                          \
+    X(DESTROY_CI, "destroy-ci")                                                                    \
+    X(DESTROY_GI, "destroy-gi")                                                                    \
+    X(SET_MIG, "set-mig-mode")                                                                     \
+    X(CREATE_GI, "create-gi")                                                                      \
     X(CREATE_CI, "create-ci")
 
 enum mk_op_kind {
@@ -63,13 +64,13 @@ struct mk_op {
 #define MK_LAYOUT_MAX_OPS (MK_MAX_GIS * (MK_MAX_CIS + 1) + 1 + 2 * MK_MAX_GIS)
 
 struct mk_layout_plan {
-    bool feasible;      /* false: see why */
+    bool feasible; /* false: see why */
     char why[MK_ERROR_LEN];
-    int kept;           /* existing GIs kept with their CIs untouched */
-    int reused;         /* existing GIs kept, their CIs replaced */
-    int destroyed;      /* existing GIs destroyed */
-    int created;        /* GIs created */
-    int forced;         /* busy GIs destroyed or changed because force was set */
+    int kept;      /* existing GIs kept with their CIs untouched */
+    int reused;    /* existing GIs kept, their CIs replaced */
+    int destroyed; /* existing GIs destroyed */
+    int created;   /* GIs created */
+    int forced;    /* busy GIs destroyed or changed because force was set */
     int nops;
     struct mk_op ops[MK_LAYOUT_MAX_OPS];
     struct mk_gpu target; /* the layout after the plan (new CIs have the UUID "(new)") */
@@ -81,6 +82,14 @@ struct mk_layout_plan {
  * profile of another model, a CI profile the GI does not offer) with detail in err. */
 int mk_layout_plan(const struct mk_gpu *cur, const struct mk_layout_spec *spec, bool force,
                    struct mk_layout_plan *ret, struct mk_error *err);
+
+/* Turns configuration entry e's mig-devices into the layout spec for model m (entries with a
+ * count of 0 are skipped; repeated MIG devices add up). Returns 0, or -EINVAL (a name m does
+ * not have) or -E2BIG (more distinct MIG devices than MK_MAX_GIS) with detail in err and
+ * *ret_bad set to the index of the mig-device at fault in e->migdevs; *ret is then
+ * unspecified. Shared by migctl apply/assert and migd's start-up check. */
+int mk_layout_spec_from_entry(const struct mk_config_entry *e, const struct mk_model *m,
+                              struct mk_layout_spec *ret, int *ret_bad, struct mk_error *err);
 
 /* True when g already has exactly the layout spec asks for (mode, and the multiset of
  * (GI profile, single CI profile) MIG devices). */

@@ -71,4 +71,15 @@ struct mk_soft_instance {
  * Returns the count, or -ENOTSUP when b is not the soft backend. */
 int mk_soft_instances(const struct mk_backend *b, const struct mk_soft_instance **ret);
 
+/* migd's desired configuration (docs/migd.md "Desired configuration"): the mig-parted YAML
+ * text and the label selected in it, recorded by `migctl apply` (PUT /v1/desired) and read
+ * by `migctl assert` without -f (GET /v1/desired). set returns 0 or the -errno class of
+ * migd's refusal (-EINVAL: a text or label migd does not accept; -EPERM: not root or group
+ * migkit). get returns 0 with copies the caller frees with mk__free, or -ENOENT when migd
+ * has none recorded. Both return -ENOTSUP when b is not the soft backend. */
+int mk_soft_desired_set(struct mk_backend *b, const char *config, const char *label,
+                        struct mk_error *err);
+int mk_soft_desired_get(struct mk_backend *b, char **ret_config, char **ret_label,
+                        struct mk_error *err);
+
 #endif /* MIGKIT_SOFT_H */

@@ -121,11 +121,17 @@ int mk__sim_read_file(const char *path, char **ret, struct mk_error *err)
     return 0;
 }
 
+void mk__sim_pci_bus_id(int i, char *buf, size_t len)
+{
+    /* Bus numbers follow the order GPUs enumerate in, from 1 (bus 0 is the host bridge's);
+     * domain 0, device 0, function 0, in NVML's "DDDDDDDD:BB:DD.F" form. */
+    snprintf(buf, len, "00000000:%02X:00.0", (unsigned)(i + 1));
+}
+
 static void make_gpu(struct mk_gpu *g, const struct mk_model *m, int i, bool mig)
 {
     mk_gpu_init(g, m, i);
-    /* Bus numbers follow the order GPUs enumerate in; domain 0, device 0, function 0. */
-    snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "00000000:%02X:00.0", (unsigned)(i + 1));
+    mk__sim_pci_bus_id(i, g->pci_bus_id, sizeof(g->pci_bus_id));
     g->mig_enabled = mig;
 }
 

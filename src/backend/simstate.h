@@ -18,6 +18,10 @@
 /* The model a first use creates: the GPU the project's examples are written for. */
 #define MK_SIM_DEFAULT_MODEL "h100-sxm5-80gb"
 
+/* The PCI bus ID of simulated GPU i ("00000000:01:00.0" for GPU 0), into buf (len bytes;
+ * sizeof(struct mk_gpu.pci_bus_id) holds it). migd --simulate numbers its GPUs the same way. */
+void mk__sim_pci_bus_id(int i, char *buf, size_t len);
+
 /* mkdir -p with mode 0755 for each missing component. */
 int mk__sim_mkdir_p(const char *path, struct mk_error *err);
 

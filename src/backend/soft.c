@@ -145,13 +145,15 @@ static const struct mk_model *generic_model(const char *slug, const char *name, 
 static int read_gpu(const struct mk_backend *b, json_t *o, int i, struct mk_gpu *g,
                     struct mk_error *err)
 {
-    const char *uuid, *slug, *name;
+    const char *uuid, *slug, *name, *bus = "";
     const struct mk_model *m;
     json_int_t memory = 0;
     int index, sms = 0;
-    if (json_unpack(o, "{s:i, s:s, s:s, s:s, s?I, s?i}", "index", &index, "uuid", &uuid, "model",
-                    &slug, "name", &name, "memory_bytes", &memory, "sms", &sms) < 0 ||
-        index != i || strlen(uuid) >= sizeof(g->uuid))
+    /* pci_bus_id is optional: a migd before it answers without one */
+    if (json_unpack(o, "{s:i, s:s, s:s, s:s, s?I, s?i, s?s}", "index", &index, "uuid", &uuid,
+                    "model", &slug, "name", &name, "memory_bytes", &memory, "sms", &sms,
+                    "pci_bus_id", &bus) < 0 ||
+        index != i || strlen(uuid) >= sizeof(g->uuid) || strlen(bus) >= sizeof(g->pci_bus_id))
         return mk_error_set(err, -EBADMSG, "migd's GPU %d is not what migctl expects", i);
     if (!(m = mk_catalog_find(b->cat, slug)) && !strncmp(slug, "generic-", 8))
         m = generic_model(slug, name, memory, sms);
@@ -162,6 +164,7 @@ static int read_gpu(const struct mk_backend *b, json_t *o, int i, struct mk_gpu 
                             i, name, slug);
     mk_gpu_init(g, m, i);
     memcpy(g->uuid, uuid, strlen(uuid) + 1);
+    memcpy(g->pci_bus_id, bus, strlen(bus) + 1);
     g->mig_enabled = true;
     return 0;
 }
@@ -308,6 +311,52 @@ int mk_soft_instances(const struct mk_backend *b, const struct mk_soft_instance 
         return -ENOTSUP;
     *ret = priv(b)->inst;
     return priv(b)->ninst;
+}
+
+/* ---- the desired configuration (migd's /v1/desired) ---- */
+
+int mk_soft_desired_set(struct mk_backend *b, const char *config, const char *label,
+                        struct mk_error *err)
+{
+    json_t *body;
+    int r;
+    mk_assert_return(b && config && label, -EINVAL);
+    if (b->ops != &mk__soft_ops)
+        return mk_error_set(err, -ENOTSUP, "only migd records a desired configuration");
+    if (!(body = json_pack("{s:s, s:s}", "config", config, "label", label)))
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    r = mk_migd_request(priv(b)->migd, "PUT", "/v1/desired", body, NULL, err);
+    json_decref(body);
+    return r < 0 ? r : 0;
+}
+
+int mk_soft_desired_get(struct mk_backend *b, char **ret_config, char **ret_label,
+                        struct mk_error *err)
+{
+    const char *config, *label;
+    char *c = NULL, *l = NULL;
+    json_t *o = NULL;
+    int r;
+    mk_assert_return(b && ret_config && ret_label, -EINVAL);
+    if (b->ops != &mk__soft_ops)
+        return mk_error_set(err, -ENOTSUP, "only migd records a desired configuration");
+    if ((r = mk_migd_request(priv(b)->migd, "GET", "/v1/desired", NULL, &o, err)) < 0)
+        return r;
+    if (json_unpack(o, "{s:s, s:s}", "config", &config, "label", &label) < 0) {
+        json_decref(o);
+        return mk_error_set(err, -EBADMSG,
+                            "migd's desired configuration is not what migctl "
+                            "expects");
+    }
+    if (!(c = mk__strdup(config)) || !(l = mk__strdup(label))) {
+        mk__free(c);
+        json_decref(o);
+        return mk_error_set(err, -ENOMEM, "out of memory");
+    }
+    json_decref(o);
+    *ret_config = c;
+    *ret_label = l;
+    return 0;
 }
 
 /* ---- open / close ---- */

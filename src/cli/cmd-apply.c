@@ -3,7 +3,7 @@
  * configuration files applied with the least disruption (docs/config.md, docs/apply.md).
  *
  *   apply  -f FILE -c LABEL [--dry-run] [--force] [--hooks FILE]
- *   assert -f FILE -c LABEL [--valid-config]
+ *   assert -f FILE -c LABEL [--valid-config]   (soft backend: without -f, migd's desired one)
  *   export [-o yaml|json] [-l LABEL]
  *
  * apply validates everything (the file, the label, every profile on every GPU's model, and a
@@ -12,12 +12,14 @@
  * back to its old layout, and the others go on. The state is re-read and asserted at the end.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "apply.h"
+#include "migkit/soft.h"
 
 /* The simulator's and NVML's largest machines (state.c bounds GPUs at 64). */
 #define MAX_JOBS 64
@@ -89,22 +91,39 @@ static int parse(struct cli *cli, int argc, char **argv, const char *cmd, struct
             continue;
         }
         switch (c) {
-        case 'f': o->file = optarg; break;
-        case 'c': o->label = optarg; break;
-        case 'o': o->format = optarg; break;
-        case 'l': o->export_label = optarg; break;
-        case OPT_DRY_RUN: o->dry_run = true; break;
-        case OPT_FORCE: o->force = true; break;
-        case OPT_HOOKS: o->hooks = optarg; break;
-        case OPT_VALID: o->valid_only = true; break;
+        case 'f':
+            o->file = optarg;
+            break;
+        case 'c':
+            o->label = optarg;
+            break;
+        case 'o':
+            o->format = optarg;
+            break;
+        case 'l':
+            o->export_label = optarg;
+            break;
+        case OPT_DRY_RUN:
+            o->dry_run = true;
+            break;
+        case OPT_FORCE:
+            o->force = true;
+            break;
+        case OPT_HOOKS:
+            o->hooks = optarg;
+            break;
+        case OPT_VALID:
+            o->valid_only = true;
+            break;
         case 'h':
             printf("Usage:\n"
                    "  migctl apply  -f FILE [-c LABEL] [--dry-run] [--force] [--hooks FILE] "
                    "[--json] [-i N]\n"
-                   "  migctl assert -f FILE [-c LABEL] [--valid-config] [-i N]\n"
+                   "  migctl assert [-f FILE] [-c LABEL] [--valid-config] [-i N]\n"
                    "  migctl export [-o yaml|json] [-l LABEL] [-i N]\n"
                    "FILE - reads standard input; MIGKIT_CONFIG_FILE and MIGKIT_SELECTED_CONFIG "
-                   "stand in for -f and -c.\nSee docs/apply.md.\n");
+                   "stand in for -f and -c. Without -f, assert on the soft backend checks "
+                   "migd's\ndesired configuration (recorded by apply). See docs/apply.md.\n");
             return -1;
         case ':':
             return cli_usage_error("%s: option %s needs a value", cmd, argv[optind - 1]);
@@ -123,8 +142,7 @@ static int load_config(struct run *rn, const char *cmd)
 {
     struct mk_error err = {0};
     if (!rn->o.file || !*rn->o.file)
-        return cli_usage_error("%s: no configuration file (-f FILE, or MIGKIT_CONFIG_FILE)",
-                               cmd);
+        return cli_usage_error("%s: no configuration file (-f FILE, or MIGKIT_CONFIG_FILE)", cmd);
     if (mk_config_load(rn->o.file, &rn->cfg, &err) < 0)
         return cli_fail(CLI_EXIT_USAGE, "%s: %s", cmd, mk_strerror(&err));
     if ((!rn->o.label || !*rn->o.label) && rn->o.valid_only)
@@ -146,33 +164,18 @@ static int load_config(struct run *rn, const char *cmd)
 
 /* Turns an entry's mig-devices into a layout spec for model m; errors name the entry's
  * position, the profile and the model. */
-static int entry_spec(const struct run *rn, const struct mk_config_entry *e,
-                      const struct mk_gpu *g, struct mk_layout_spec *spec)
+static int entry_spec(const struct run *rn, const struct mk_config_entry *e, const struct mk_gpu *g,
+                      struct mk_layout_spec *spec)
 {
-    memset(spec, 0, sizeof(*spec));
-    spec->mig_enabled = e->mig_enabled;
-    for (int k = 0; k < e->nmigdevs; k++) {
-        const struct mk_config_migdev *md = &e->migdevs[k];
-        const struct mk_gi_profile *p;
-        struct mk_error err = {0};
-        int ci, w;
-        if (md->count == 0)
-            continue;
-        if (mk_config_resolve(g->model, md->name, &p, &ci, &err) < 0)
-            return cli_fail(CLI_EXIT_USAGE, "%s:%d:%d: label %s, GPU %d: %s", rn->cfg->origin,
-                            md->pos.line, md->pos.column, rn->label->name, g->index,
-                            mk_strerror(&err));
-        for (w = 0; w < spec->nwant; w++)
-            if (spec->want[w].profile == p && spec->want[w].ci_profile == ci)
-                break;
-        if (w == spec->nwant) {
-            if (spec->nwant == MK_MAX_GIS)
-                return cli_fail(CLI_EXIT_USAGE, "%s:%d:%d: too many profiles", rn->cfg->origin,
-                                md->pos.line, md->pos.column);
-            spec->want[spec->nwant++] = (struct mk_layout_want){p, ci, 0};
-        }
-        spec->want[w].count += md->count;
-    }
+    struct mk_error err = {0};
+    int bad = 0, r = mk_layout_spec_from_entry(e, g->model, spec, &bad, &err);
+    const struct mk_config_pos *pos = &e->migdevs[bad].pos;
+    if (r == -E2BIG)
+        return cli_fail(CLI_EXIT_USAGE, "%s:%d:%d: too many profiles", rn->cfg->origin, pos->line,
+                        pos->column);
+    if (r < 0)
+        return cli_fail(CLI_EXIT_USAGE, "%s:%d:%d: label %s, GPU %d: %s", rn->cfg->origin,
+                        pos->line, pos->column, rn->label->name, g->index, mk_strerror(&err));
     return 0;
 }
 
@@ -258,8 +261,7 @@ static void op_text(const struct mk_gpu *g, const struct mk_op *op, char *buf, s
     case MK_OP_DESTROY_GI:
     case MK_OP_CREATE_GI:
         snprintf(buf, len, "%s GI %d (MIG %s, profile %d) at %d:%d", mk_op_kind_name(op->kind),
-                 op->gi_id, op->profile->name, op->profile->id, op->start,
-                 op->profile->mem_slices);
+                 op->gi_id, op->profile->name, op->profile->id, op->start, op->profile->mem_slices);
         break;
     case MK_OP_SET_MIG:
         snprintf(buf, len, "%s %s", mk_op_kind_name(op->kind),
@@ -339,9 +341,9 @@ static void print_plan(const struct run *rn)
         const struct job *j = &rn->jobs[i];
         const struct mk_gpu *g = mk_backend_gpu(rn->b, j->gpu);
         char head[160];
-        printf("GPU %d (%s): keep %d, reuse %d, destroy %d, create %d: %d operation%s%s\n",
-               j->gpu, g->model->slug, j->plan.kept, j->plan.reused, j->plan.destroyed,
-               j->plan.created, j->plan.nops, j->plan.nops == 1 ? "" : "s",
+        printf("GPU %d (%s): keep %d, reuse %d, destroy %d, create %d: %d operation%s%s\n", j->gpu,
+               g->model->slug, j->plan.kept, j->plan.reused, j->plan.destroyed, j->plan.created,
+               j->plan.nops, j->plan.nops == 1 ? "" : "s",
                j->plan.forced ? " (forced over busy instances)" : "");
         for (int k = 0; k < j->plan.nops; k++) {
             char text[160];
@@ -508,7 +510,9 @@ static void print_summary(const struct run *rn)
         printf("%3d  %-18s %5d %7d %10d %8d %4d  %s\n", j->gpu,
                mk_backend_gpu(rn->b, j->gpu)->model->slug, j->plan.kept, j->plan.reused,
                j->plan.destroyed, j->plan.created, j->plan.nops,
-               j->result ? "FAILED" : j->plan.nops ? "applied" : "unchanged");
+               j->result      ? "FAILED"
+               : j->plan.nops ? "applied"
+                              : "unchanged");
         if (j->result)
             printf("     %s\n", j->msg);
     }
@@ -546,8 +550,7 @@ static int execute(struct run *rn, struct idmap *ids)
         return r;
     for (int i = 0; i < rn->njobs; i++)
         if (rn->jobs[i].result == 0)
-            run_ops(rn, &rn->jobs[i], mode_phase_end(&rn->jobs[i]), rn->jobs[i].plan.nops,
-                    &ids[i]);
+            run_ops(rn, &rn->jobs[i], mode_phase_end(&rn->jobs[i]), rn->jobs[i].plan.nops, &ids[i]);
     return 0;
 }
 
@@ -564,8 +567,9 @@ static int verify(struct run *rn)
         struct job *j = &rn->jobs[i];
         if (j->result == 0 && !mk_layout_matches(mk_backend_gpu(rn->b, j->gpu), &j->spec)) {
             j->result = -EIO;
-            snprintf(j->msg, sizeof(j->msg), "the GPU does not hold the requested layout "
-                                             "after applying");
+            snprintf(j->msg, sizeof(j->msg),
+                     "the GPU does not hold the requested layout "
+                     "after applying");
             bad++;
         }
     }
@@ -573,10 +577,40 @@ static int verify(struct run *rn)
     return bad ? -EIO : 0;
 }
 
+/*
+ * On the soft backend, after an apply to every GPU (no -i) that left each one matching, records
+ * the label in migd as the desired configuration (PUT /v1/desired): the label's part of the
+ * file, as mig-parted YAML (mk_config_emit_yaml re-parses to the same configuration), so
+ * `migctl assert` without -f and migd's start-up can check against it. Returns 1 when
+ * recorded, 0 when not for this run, or -errno after reporting why on stderr.
+ */
+static int record_desired(struct run *rn)
+{
+    struct mk_error err = {0};
+    char *text;
+    int r;
+    if (strcmp(mk_backend_name(rn->b), "soft") != 0 || rn->cli->gpu >= 0)
+        return 0;
+    if (!(text = mk_config_emit_yaml(rn->cfg, rn->label->name))) {
+        cli_fail(255, "apply: out of memory");
+        return -ENOMEM;
+    }
+    r = mk_soft_desired_set(rn->b, text, rn->label->name, &err);
+    free(text);
+    if (r < 0) {
+        cli_fail(255,
+                 "apply: label %s is applied, but migd did not record it as the desired "
+                 "configuration: %s",
+                 rn->label->name, mk_strerror(&err));
+        return r;
+    }
+    return 1;
+}
+
 static int finish_apply(struct run *rn)
 {
     struct mk_error err = {0};
-    int failed = 0, r;
+    int failed = 0, recorded = 0, r;
     struct idmap *ids = mk__calloc((size_t)rn->njobs, sizeof(*ids));
     if (!ids)
         return cli_fail(255, "apply: out of memory");
@@ -589,16 +623,22 @@ static int finish_apply(struct run *rn)
     verify(rn);
     for (int i = 0; i < rn->njobs; i++)
         failed += rn->jobs[i].result != 0;
+    if (failed == 0)
+        recorded = record_desired(rn);
     if (rn->cli->json) {
         json_t *o = run_json(rn);
         json_object_set_new(o, "asserted", json_boolean(failed == 0));
+        if (strcmp(mk_backend_name(rn->b), "soft") == 0)
+            json_object_set_new(o, "desired_recorded", json_boolean(recorded > 0));
         cli_print_json(o);
     } else {
         print_summary(rn);
         if (failed == 0)
             printf("Applied label %s; the machine now matches it.\n", rn->label->name);
+        if (recorded > 0)
+            printf("Recorded label %s in migd as the desired configuration.\n", rn->label->name);
     }
-    return failed ? 255 : 0;
+    return failed || recorded < 0 ? 255 : 0;
 }
 
 static void run_free(struct run *rn)
@@ -647,13 +687,49 @@ out:
 
 /* ---- assert ---- */
 
+/* The origin named in messages about migd's desired configuration. */
+#define DESIRED_ORIGIN "migd's desired configuration"
+
+/*
+ * assert without -f: on the soft backend, migd's desired configuration (recorded by apply,
+ * GET /v1/desired) and its recorded label, or the label -c names if the configuration has it.
+ * Elsewhere there is nothing to fall back on: the usage error of a missing -f.
+ */
+static int load_desired(struct run *rn)
+{
+    struct mk_error err = {0};
+    _cleanup_free_ char *text = NULL, *label = NULL;
+    const char *want;
+    int r;
+    if (strcmp(mk_backend_name(rn->b), "soft") != 0)
+        return cli_usage_error("assert: no configuration file (-f FILE, or MIGKIT_CONFIG_FILE; "
+                               "only the soft backend has a desired configuration to fall "
+                               "back on)");
+    if ((r = mk_soft_desired_get(rn->b, &text, &label, &err)) == -ENOENT)
+        return cli_fail(CLI_EXIT_USAGE,
+                        "assert: no configuration file, and migd has no desired configuration "
+                        "(migctl --backend soft apply -f FILE -c LABEL records one)");
+    if (r < 0)
+        return cli_fail(mk_status_exit_code(r),
+                        "assert: cannot read migd's desired configuration: %s", mk_strerror(&err));
+    if (mk_config_parse(text, strlen(text), DESIRED_ORIGIN, &rn->cfg, &err) < 0)
+        return cli_fail(255, "assert: %s", mk_strerror(&err));
+    want = rn->o.label && *rn->o.label ? rn->o.label : label;
+    if (!(rn->label = mk_config_find(rn->cfg, want)))
+        return cli_fail(CLI_EXIT_USAGE, "assert: %s has no label \"%s\" (it records label %s)",
+                        DESIRED_ORIGIN, want, label);
+    return 0;
+}
+
 int cmd_assert(struct cli *cli, int argc, char **argv)
 {
     struct run rn = {.cli = cli};
+    bool from_migd;
     int r, bad = 0;
     if ((r = parse(cli, argc, argv, "assert", &rn.o)) != 0)
         return r < 0 ? 0 : r;
-    if ((r = load_config(&rn, "assert")) != 0)
+    from_migd = !rn.o.valid_only && (!rn.o.file || !*rn.o.file);
+    if (!from_migd && (r = load_config(&rn, "assert")) != 0)
         goto out;
     if (rn.o.valid_only) {
         printf("Valid MIG configuration%s%s\n", rn.label ? ": label " : "",
@@ -664,6 +740,8 @@ int cmd_assert(struct cli *cli, int argc, char **argv)
         r = cli->backend_exit;
         goto out;
     }
+    if (from_migd && (r = load_desired(&rn)) != 0)
+        goto out;
     if ((r = make_jobs(&rn, "assert")) != 0)
         goto out;
     for (int i = 0; i < rn.njobs; i++) {
@@ -704,8 +782,8 @@ static void export_entry(const struct mk_gpu *g, struct mk_config_entry *e)
                         g->index, gi->id, gi->nci,
                         gi->nci ? "one MIG device per compute instance" : "its default one");
             for (int c = 0; c < (gi->nci ? gi->nci : 1); c++) {
-                const struct mk_ci_profile *cp =
-                    mk_model_ci_profile(g->model, gi->nci ? gi->ci[c].profile_id : prof->ci_default);
+                const struct mk_ci_profile *cp = mk_model_ci_profile(
+                    g->model, gi->nci ? gi->ci[c].profile_id : prof->ci_default);
                 char name[MK_NAME_LEN + 16]; /* room for "<c>c." before a full name */
                 int k;
                 /* "<c>c.<GI name>" keeps the GI's media suffix so the name resolves back to
@@ -734,7 +812,8 @@ static bool same_entry(const struct mk_config_entry *a, const struct mk_config_e
     if (a->mig_enabled != b->mig_enabled || a->nmigdevs != b->nmigdevs)
         return false;
     for (int k = 0; k < a->nmigdevs; k++)
-        if (strcmp(a->migdevs[k].name, b->migdevs[k].name) || a->migdevs[k].count != b->migdevs[k].count)
+        if (strcmp(a->migdevs[k].name, b->migdevs[k].name) ||
+            a->migdevs[k].count != b->migdevs[k].count)
             return false;
     return true;
 }

@@ -16,8 +16,8 @@
 const char *mk_op_kind_name(enum mk_op_kind k)
 {
     switch (k) {
-#define X(n, s)                                                                               \
-    case MK_OP_##n:                                                                           \
+#define X(n, s)                                                                                    \
+    case MK_OP_##n:                                                                                \
         return s;
         MK_OP_KIND_MAP(X)
 #undef X
@@ -185,7 +185,8 @@ static void build(const struct search *s, const struct mk_layout_spec *spec,
     for (int i = 0; i < cur->ngi; i++)
         if (s->best_fate[i] != FATE_KEEP)
             for (int c = 0; c < cur->gi[i].nci; c++)
-                add_op(p, (struct mk_op){.kind = MK_OP_DESTROY_CI, .gi_id = cur->gi[i].id,
+                add_op(p, (struct mk_op){.kind = MK_OP_DESTROY_CI,
+                                         .gi_id = cur->gi[i].id,
                                          .ci_id = cur->gi[i].ci[c].id,
                                          .ci_profile = cur->gi[i].ci[c].profile_id});
     for (int i = 0; i < cur->ngi; i++) {
@@ -205,8 +206,10 @@ static void build(const struct search *s, const struct mk_layout_spec *spec,
             ci_dev[nci++] = s->best_match[i];
             p->reused++;
         } else {
-            add_op(p, (struct mk_op){.kind = MK_OP_DESTROY_GI, .gi_id = gi->id,
-                                     .profile = gi->profile, .start = gi->start});
+            add_op(p, (struct mk_op){.kind = MK_OP_DESTROY_GI,
+                                     .gi_id = gi->id,
+                                     .profile = gi->profile,
+                                     .start = gi->start});
             mk_gpu_gi_destroy(t, gi->id);
             p->destroyed++;
         }
@@ -220,7 +223,9 @@ static void build(const struct search *s, const struct mk_layout_spec *spec,
         if (served[d])
             continue;
         mk_gpu_gi_create(t, s->dprof[d], s->best_start[d], &id);
-        add_op(p, (struct mk_op){.kind = MK_OP_CREATE_GI, .gi_id = id, .profile = s->dprof[d],
+        add_op(p, (struct mk_op){.kind = MK_OP_CREATE_GI,
+                                 .gi_id = id,
+                                 .profile = s->dprof[d],
                                  .start = s->best_start[d]});
         ci_gi[nci] = id;
         ci_dev[nci++] = d;
@@ -229,7 +234,9 @@ static void build(const struct search *s, const struct mk_layout_spec *spec,
     for (int k = 0; k < nci; k++) {
         int ci_id;
         mk_gpu_ci_create(t, ci_gi[k], s->dci[ci_dev[k]], "(new)", &ci_id);
-        add_op(p, (struct mk_op){.kind = MK_OP_CREATE_CI, .gi_id = ci_gi[k], .ci_id = ci_id,
+        add_op(p, (struct mk_op){.kind = MK_OP_CREATE_CI,
+                                 .gi_id = ci_gi[k],
+                                 .ci_id = ci_id,
                                  .ci_profile = s->dci[ci_dev[k]]});
     }
 }
@@ -253,8 +260,8 @@ static int expand(struct search *s, const struct mk_gpu *cur, const struct mk_la
             return mk_error_set(err, -EINVAL, "negative count %d for MIG %s", want->count,
                                 gp->name);
         if (!offered)
-            return mk_error_set(err, -EINVAL, "MIG %s has no compute instance profile %d",
-                                gp->name, want->ci_profile);
+            return mk_error_set(err, -EINVAL, "MIG %s has no compute instance profile %d", gp->name,
+                                want->ci_profile);
         int same = 0;
         for (int v = 0; v < spec->nwant; v++)
             same += spec->want[v].profile == gp ? spec->want[v].count : 0;
@@ -266,8 +273,8 @@ static int expand(struct search *s, const struct mk_gpu *cur, const struct mk_la
         total += want->count;
     }
     if (total > m->max_gis) {
-        snprintf(p->why, sizeof(p->why), "%d GPU instances exceed the maximum of %d on %s",
-                 total, m->max_gis, m->name);
+        snprintf(p->why, sizeof(p->why), "%d GPU instances exceed the maximum of %d on %s", total,
+                 m->max_gis, m->name);
         return 0;
     }
     for (int w = 0; w < spec->nwant; w++)
@@ -307,8 +314,7 @@ static void busy_reason(const struct search *s, char *buf, size_t len)
                                     gi->profile->name);
     }
     if (off < len)
-        snprintf(buf + off, len - off, " would be %s; --force allows it",
-                 "destroyed or changed");
+        snprintf(buf + off, len - off, " would be %s; --force allows it", "destroyed or changed");
 }
 
 int mk_layout_plan(const struct mk_gpu *cur, const struct mk_layout_spec *spec, bool force,
@@ -367,4 +373,32 @@ bool mk_layout_matches(const struct mk_gpu *g, const struct mk_layout_spec *spec
         left[w]--;
     }
     return true;
+}
+
+int mk_layout_spec_from_entry(const struct mk_config_entry *e, const struct mk_model *m,
+                              struct mk_layout_spec *ret, int *ret_bad, struct mk_error *err)
+{
+    mk_assert_return(e && m && ret && ret_bad, -EINVAL);
+    memset(ret, 0, sizeof(*ret));
+    ret->mig_enabled = e->mig_enabled;
+    for (int k = 0; k < e->nmigdevs; k++) {
+        const struct mk_config_migdev *md = &e->migdevs[k];
+        const struct mk_gi_profile *p;
+        int ci, w, r;
+        if (md->count == 0)
+            continue;
+        *ret_bad = k;
+        if ((r = mk_config_resolve(m, md->name, &p, &ci, err)) < 0)
+            return r;
+        for (w = 0; w < ret->nwant; w++)
+            if (ret->want[w].profile == p && ret->want[w].ci_profile == ci)
+                break;
+        if (w == ret->nwant) {
+            if (ret->nwant == MK_MAX_GIS)
+                return mk_error_set(err, -E2BIG, "too many profiles");
+            ret->want[ret->nwant++] = (struct mk_layout_want){p, ci, 0};
+        }
+        ret->want[w].count += md->count;
+    }
+    return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "api-internal.h"
 #include "api.h"
+#include "desired.h"
 
 /* Bounds of request values, from the hardware and the kernel: GPU indexes as the registry
  * keeps them (64); GI profile IDs and placements fit the catalog's tables (IDs < 256, at most
@@ -442,4 +443,71 @@ void api_list_events(struct call *c)
         call_fail_err(c, r, &err, NULL);
     else
         call_reply(c, MHD_HTTP_OK, json_pack("{s:o}", "events", a));
+}
+
+/* ---- the desired configuration (desired.h) ---- */
+
+/* GET /v1/desired: for every caller, like GET /v1/gpus (it names no user and no instance). */
+void api_get_desired(struct call *c)
+{
+    struct mk_error err = {0};
+    char *config = NULL, *label = NULL;
+    int r = desired_get(c->api_reg, &config, &label, &err);
+    if (r < 0)
+        call_fail_err(c, r, &err, NULL);
+    else
+        call_reply(c, MHD_HTTP_OK, json_pack("{s:s, s:s}", "config", config, "label", label));
+    mk__free(config);
+    mk__free(label);
+}
+
+/* A string field of the body: required, of 1 to max bytes. false after a 400. */
+static bool string_field(struct call *c, const char *key, size_t max, const char **ret)
+{
+    json_t *v = json_object_get(c->body, key);
+    if (!v) {
+        call_fail(c, MHD_HTTP_BAD_REQUEST, key, "\"%s\" is required", key);
+        return false;
+    }
+    if (!json_is_string(v)) {
+        call_fail(c, MHD_HTTP_BAD_REQUEST, key, "\"%s\" must be a string", key);
+        return false;
+    }
+    if (json_string_length(v) == 0 || json_string_length(v) > max) {
+        call_fail(c, MHD_HTTP_BAD_REQUEST, key, "\"%s\" must be 1 to %zu bytes", key, max);
+        return false;
+    }
+    *ret = json_string_value(v);
+    return true;
+}
+
+/* PUT /v1/desired: admins only; the whole candidate is checked before anything is written. */
+void api_put_desired(struct call *c)
+{
+    struct mk_error err = {0};
+    const char *key, *config, *label;
+    json_t *v;
+    int r;
+    if (!need_admin(c, "set the desired configuration"))
+        return;
+    json_object_foreach(c->body, key, v)
+    {
+        if (strcmp(key, "config") && strcmp(key, "label")) {
+            call_fail(c, MHD_HTTP_BAD_REQUEST, key, "unknown field \"%s\"", key);
+            return;
+        }
+    }
+    if (!string_field(c, "config", DESIRED_MAX_CONFIG, &config) ||
+        !string_field(c, "label", DESIRED_MAX_LABEL, &label))
+        return;
+    /* A text that does not parse is the config's fault; a label it lacks, the label's. */
+    if ((r = desired_check(config, strlen(config), label, &err)) < 0) {
+        call_fail(c, MHD_HTTP_BAD_REQUEST, r == -ENOENT ? "label" : "config", "%s",
+                  mk_strerror(&err));
+        return;
+    }
+    if ((r = desired_set(c->api_reg, &c->who, config, label, &err)) < 0)
+        call_fail_err(c, r, &err, NULL);
+    else
+        call_reply(c, MHD_HTTP_OK, json_pack("{s:s, s:s}", "config", config, "label", label));
 }

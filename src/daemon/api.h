@@ -14,9 +14,11 @@
 #include "metrics.h"
 #include "registry.h"
 
-/* Largest request body accepted, in bytes. The largest valid body is under 200 bytes; 64 KiB
- * leaves room for clients that pretty-print or pad, while bounding what one connection can
- * make migd hold (x API_MAX_CONNECTIONS: 4 MiB at most). Larger bodies get 413. */
+/* Largest request body accepted, in bytes. The largest valid body is PUT /v1/desired's, whose
+ * configuration text is at most 32 KiB (DESIRED_MAX_CONFIG) before JSON escaping; the others
+ * are under 200 bytes. 64 KiB leaves room for the escaping and for clients that pretty-print,
+ * while bounding what one connection can make migd hold (x API_MAX_CONNECTIONS: 4 MiB at
+ * most). Larger bodies get 413. */
 #define API_MAX_BODY (64 * 1024)
 /* Concurrent connections per listener; more wait in the kernel's accept queue. */
 #define API_MAX_CONNECTIONS 64

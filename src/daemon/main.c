@@ -4,10 +4,11 @@
  * Start-up, in order: options; the catalog; the GPUs (--simulate, or NVML once that backend
  * exists); the state and run directories; the single-instance locks (STATE_DIR/migd.lock and
  * RUN_DIR/migd.pid); the registry (open the store, restore, reconcile); the ledger and the
- * watchdog (when NVML is usable; never fatal); the API socket; the lease server. Then it
- * waits for SIGTERM/SIGINT and shuts down in reverse order. Without --foreground it
- * daemonizes, and the starting process exits only once the sockets are ready (0) or start-up
- * failed (1, with the reason on stderr).
+ * watchdog (when NVML is usable; never fatal); the lease server; the API socket (last, so
+ * that an answering API implies a listening lease socket). Then it waits for SIGTERM/SIGINT
+ * and shuts down in reverse order. Without --foreground it daemonizes, and the starting
+ * process exits only once both sockets are ready (0) or start-up failed (1, with the reason
+ * on stderr); under systemd, READY=1 is sent at the same point.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +27,8 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "backend/simstate.h"
+#include "desired.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -263,8 +266,8 @@ static int generic_model(int i, const struct mk_model *m, struct mk_model **ret)
 }
 
 static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
-                     const struct mk_model **models, const char **uuids, struct mk_model **generic,
-                     int max, struct mk_error *err)
+                     const struct mk_model **models, const char **uuids, const char **buses,
+                     struct mk_model **generic, int max, struct mk_error *err)
 {
     struct mk_backend_config bc = {.name = "nvml", .writable = false};
     struct mk_error why = {0};
@@ -283,6 +286,7 @@ static int nvml_gpus(const struct mk_catalog *cat, struct mk_backend **ret_b,
             return mk_error_set(err, -ENOMEM, "out of memory");
         models[i] = generic[i] ? generic[i] : g->model;
         uuids[i] = g->uuid;
+        buses[i] = g->pci_bus_id;
     }
     return n;
 }
@@ -590,8 +594,8 @@ static void start_watchdog(struct daemon *d)
 static int start(struct daemon *d, struct mk_error *err)
 {
     const struct mk_model *models[MAX_GPUS];
-    const char *uuids[MAX_GPUS] = {NULL};
-    char path[PATH_LEN];
+    const char *uuids[MAX_GPUS] = {NULL}, *buses[MAX_GPUS] = {NULL};
+    char path[PATH_LEN], sim_buses[MAX_GPUS][sizeof(((struct mk_gpu *)0)->pci_bus_id)];
     struct registry_config rc = {0};
     struct api_config ac = {0};
     int n, r;
@@ -601,9 +605,13 @@ static int start(struct daemon *d, struct mk_error *err)
     if (d->o.simulate)
         n = simulated_gpus(d->cat, d->o.simulate, models, MAX_GPUS, err);
     else
-        n = nvml_gpus(d->cat, &d->nvml, models, uuids, d->generic, MAX_GPUS, err);
+        n = nvml_gpus(d->cat, &d->nvml, models, uuids, buses, d->generic, MAX_GPUS, err);
     if (n < 0)
         return n;
+    for (int i = 0; d->o.simulate && i < n; i++) { /* the simulator's numbering */
+        mk__sim_pci_bus_id(i, sim_buses[i], sizeof(sim_buses[i]));
+        buses[i] = sim_buses[i];
+    }
     if ((r = make_dir(d->o.state_dir, 0700, err)) < 0 ||
         (r = make_dir(d->o.run_dir, 0755, err)) < 0)
         return r;
@@ -618,31 +626,36 @@ static int start(struct daemon *d, struct mk_error *err)
                                   .cat = d->cat,
                                   .models = models,
                                   .uuids = d->nvml ? uuids : NULL,
+                                  .pci_bus_ids = buses,
                                   .nmodels = n};
     if ((r = registry_open(&rc, &d->reg, err)) < 0)
         return r;
+    (void)desired_report(d->reg); /* a report for the log: never fatal, changes nothing */
     if (!(d->ledger = ledger_new()))
         return mk_error_set(err, -ENOMEM, "out of memory");
     start_watchdog(d);
     d->metrics = (struct metrics_sources){
         .reg = d->reg, .ledger = d->ledger, .watchdog = d->watchdog, .started = d->started};
+    /* The lease server first: once GET /v1/health answers, lease.sock accepts too, so a
+     * client that waited for the API after a restart never finds the dead daemon's socket
+     * file refusing connections. Readiness (the parent's exit, READY=1) follows both. */
+    d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
+    if ((r = start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err)) < 0)
+        return r;
     snprintf(path, sizeof(path), "%s/migd.sock", d->o.run_dir);
     ac = (struct api_config){.reg = d->reg,
                              .socket_path = path,
                              .test_tcp_port = d->o.test_tcp,
                              .test_uid = (uid_t)d->o.test_uid,
                              .metrics = &d->metrics};
-    if ((r = api_start(&ac, &d->api, err)) < 0)
-        return r;
-    d->lease_ctx = (struct lease_ctx){.reg = d->reg, .ledger = d->ledger};
-    return start_leases(&d->lease_ctx, d->o.run_dir, &d->leases, err);
+    return api_start(&ac, &d->api, err);
 }
 
 static void shutdown_daemon(struct daemon *d)
 {
     watchdog_stop(d->watchdog);
-    stop_leases(&d->leases);
     api_stop(d->api);
+    stop_leases(&d->leases);
     ledger_free(d->ledger);
     registry_close(d->reg);
     mk_backend_close(d->nvml);

@@ -107,10 +107,10 @@ static json_t *gpu_json(const struct reg_gpu *g)
         }
     if (!profiles)
         return NULL;
-    return json_pack("{s:i, s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:i, s:o}", "index", g->rec.idx,
-                     "uuid", g->rec.uuid, "model", g->rec.model, "name", g->rec.name,
-                     "memory_bytes", (json_int_t)g->rec.memory_bytes, "sms", g->rec.sms,
-                     "allocated_bytes", (json_int_t)g->allocated, "free_bytes",
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:i, s:o}", "index", g->rec.idx,
+                     "uuid", g->rec.uuid, "pci_bus_id", g->geo.pci_bus_id, "model", g->rec.model,
+                     "name", g->rec.name, "memory_bytes", (json_int_t)g->rec.memory_bytes, "sms",
+                     g->rec.sms, "allocated_bytes", (json_int_t)g->allocated, "free_bytes",
                      (json_int_t)(g->rec.memory_bytes - g->allocated), "instances", g->ninstances,
                      "profiles", profiles);
 }

@@ -799,6 +799,8 @@ static int init_gpus(struct registry *reg, const struct registry_config *cfg, st
         if (cfg->uuids && cfg->uuids[i])
             snprintf(g->rec.uuid, sizeof(g->rec.uuid), "%s", cfg->uuids[i]);
         mk_gpu_init(&g->geo, m, i);
+        if (cfg->pci_bus_ids && cfg->pci_bus_ids[i]) /* not stored: read afresh at each start */
+            snprintf(g->geo.pci_bus_id, sizeof(g->geo.pci_bus_id), "%s", cfg->pci_bus_ids[i]);
         g->geo.mig_enabled = true; /* soft instances need no mode switch */
     }
     return 0;

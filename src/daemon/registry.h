@@ -49,6 +49,7 @@ struct registry_config {
     const struct mk_catalog *cat;         /* borrowed; outlives the registry */
     const struct mk_model *const *models; /* the GPUs' models, one each (borrowed) */
     const char *const *uuids;             /* their UUIDs (NVML); NULL: kept in the store */
+    const char *const *pci_bus_ids;       /* their PCI bus IDs (NVML or the simulator's) */
     int nmodels;
     const char *proc_root; /* "/proc"; NULL means "/proc" */
 };

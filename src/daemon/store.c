@@ -73,7 +73,11 @@ static const char *const migrations[] = {SCHEMA_V1};
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                            \
     X(EVENTS_PRUNE, "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1")            \
     X(EVENTS_SELECT, "SELECT id, at, uid, pid, action, subject, detail FROM events"                \
-                     " WHERE id > ?1 AND (?3 < 0 OR uid = ?3) ORDER BY id LIMIT ?2")
+                     " WHERE id > ?1 AND (?3 < 0 OR uid = ?3) ORDER BY id LIMIT ?2")               \
+    X(DESIRED_PUT, "INSERT INTO desired (id, config, label) VALUES (1, ?1, ?2)"                    \
+                   " ON CONFLICT(id) DO UPDATE SET config = excluded.config,"                      \
+                   " label = excluded.label")                                                      \
+    X(DESIRED_GET, "SELECT config, label FROM desired WHERE id = 1")
 
 enum store_stmt {
 #define X(n, sql) STMT_##n,
@@ -585,4 +589,51 @@ int store_events(struct store *s, int64_t since, int limit, uid_t uid,
     if (rc != SQLITE_DONE)
         return fail_db(s, rc, "reading events", err);
     return n;
+}
+
+int store_desired_put(struct store *s, const char *config, const char *label, struct mk_error *err)
+{
+    sqlite3_stmt *st = s->stmt[STMT_DESIRED_PUT];
+    bind_text(st, 1, config);
+    bind_text(st, 2, label);
+    return run(s, STMT_DESIRED_PUT, "writing the desired configuration", err);
+}
+
+/* Copies text column i into a new string (NULL stays NULL). */
+static int col_dup(sqlite3_stmt *st, int i, char **ret)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    *ret = NULL;
+    if (!t)
+        return 0;
+    if (!(*ret = mk__malloc(n + 1)))
+        return -ENOMEM;
+    memcpy(*ret, t, n);
+    (*ret)[n] = '\0';
+    return 0;
+}
+
+int store_desired_get(struct store *s, char **ret_config, char **ret_label, struct mk_error *err)
+{
+    sqlite3_stmt *st = s->stmt[STMT_DESIRED_GET];
+    char *config = NULL, *label = NULL;
+    int rc = sqlite3_step(st), r = 0;
+    if (rc == SQLITE_ROW && (col_dup(st, 0, &config) < 0 || col_dup(st, 1, &label) < 0))
+        r = mk_error_set(err, -ENOMEM, "out of memory reading the desired configuration");
+    else if (rc == SQLITE_ROW && (!config || !label))
+        r = mk_error_set(err, -EBADMSG, "%s: damaged row in table desired", s->path);
+    else if (rc == SQLITE_DONE)
+        r = mk_error_set(err, -ENOENT, "no desired configuration is recorded");
+    else if (rc != SQLITE_ROW)
+        r = fail_db(s, rc, "reading the desired configuration", err);
+    sqlite3_reset(st);
+    if (r < 0) {
+        mk__free(config);
+        mk__free(label);
+        return r;
+    }
+    *ret_config = config;
+    *ret_label = label;
+    return 0;
 }

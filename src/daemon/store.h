@@ -106,6 +106,13 @@ int store_process_delete(struct store *s, pid_t pid, uint64_t start_time, struct
 /* Appends an event; returns its id (> 0) or -errno. */
 int64_t store_event_add(struct store *s, const struct store_event *e, struct mk_error *err);
 
+/* The desired configuration (docs/migd.md "Desired configuration"): the one row of table
+ * desired, a mig-parted YAML text and the label selected in it. put inserts or replaces it
+ * (inside a transaction, like every change). get returns copies the caller frees with
+ * mk__free, or -ENOENT when none was ever recorded. Neither checks the text: the API does. */
+int store_desired_put(struct store *s, const char *config, const char *label, struct mk_error *err);
+int store_desired_get(struct store *s, char **ret_config, char **ret_label, struct mk_error *err);
+
 /* Reads the whole state through ops (see struct store_load_ops). */
 int store_load(struct store *s, const struct store_load_ops *ops, void *ctx, struct mk_error *err);
 

@@ -63,8 +63,20 @@ class Base(unittest.TestCase):
         if field is not None:
             self.assertEqual(r.json.get("field"), field, r)
 
+    def check(self, method, url, status, field=None, **kw):
+        before = self.snapshot()
+        r = self.d.request(method, url, **kw)
+        self.assert_error(r, status, field)
+        self.assertEqual(self.snapshot(), before, "%s %s changed the state" % (method, url))
+        return r
+
 
 class Lifecycle(Base):
+    def test_gpu_pci_bus_ids(self):
+        """--simulate numbers PCI bus IDs as the simulator backend does (simstate.c)."""
+        gpus = self.d.get("/v1/gpus").json["gpus"]
+        self.assertEqual([g["pci_bus_id"] for g in gpus], ["00000000:01:00.0", "00000000:02:00.0"])
+
     def test_profile_instance(self):
         a = self.create({"gpu": 0, "profile": "1g.10gb"})
         self.assertEqual(a["kind"], "profile")
@@ -192,13 +204,6 @@ class Leases(Base):
 class BadRequests(Base):
     """Every bad request gets a 4xx with a message, and changes nothing."""
 
-    def check(self, method, url, status, field=None, **kw):
-        before = self.snapshot()
-        r = self.d.request(method, url, **kw)
-        self.assert_error(r, status, field)
-        self.assertEqual(self.snapshot(), before, "%s %s changed the state" % (method, url))
-        return r
-
     def test_malformed_json(self):
         self.create({"profile": 19})
         for raw in [b"{", b"", b"nul", b"{\"profile\": 19,}", b"\xff\xfe", b"[]", b"19",
@@ -279,6 +284,91 @@ class BadRequests(Base):
                    404)
 
 
+DESIRED = """version: v1
+mig-configs:
+  balanced:
+    - devices: all
+      mig-enabled: true
+      mig-devices:
+        "1g.10gb": 2
+        "3g.40gb": 1
+  empty:
+    - devices: all
+      mig-enabled: true
+      mig-devices: {}
+"""
+
+
+class Desired(Base):
+    """GET and PUT /v1/desired: what migctl apply records, checked before it is kept."""
+
+    def test_set_get_event(self):
+        self.assert_error(self.d.get("/v1/desired"), 404)
+        body = {"config": DESIRED, "label": "balanced"}
+        r = self.d.request("PUT", "/v1/desired", body)
+        self.assertEqual((r.status, r.json), (200, body))
+        self.assertEqual(self.d.get("/v1/desired").json, body)
+        ev = self.d.get("/v1/events").json["events"][-1]
+        self.assertEqual((ev["action"], ev["subject"]), ("desired.set", "balanced"))
+        # replaced as a whole
+        body = {"config": DESIRED, "label": "empty"}
+        self.assertEqual(self.d.request("PUT", "/v1/desired", body).status, 200)
+        self.assertEqual(self.d.get("/v1/desired").json, body)
+
+    def test_bad_candidates_change_nothing(self):
+        self.d.request("PUT", "/v1/desired", {"config": DESIRED, "label": "balanced"})
+        before = self.d.get("/v1/desired").json
+        for body, field in [
+                ({"config": DESIRED}, "label"),
+                ({"label": "balanced"}, "config"),
+                ({"config": DESIRED, "label": "balanced", "x": 1}, "x"),
+                ({"config": 1, "label": "balanced"}, "config"),
+                ({"config": DESIRED, "label": ["balanced"]}, "label"),
+                ({"config": "", "label": "balanced"}, "config"),
+                ({"config": DESIRED, "label": ""}, "label"),
+                ({"config": DESIRED, "label": "x" * 64}, "label"),
+                ({"config": DESIRED + "#" * 32768, "label": "balanced"}, "config"),
+                ({"config": "version: v1\nmig-configs: [", "label": "balanced"}, "config"),
+                ({"config": "version: v2\nmig-configs: {}\n", "label": "balanced"}, "config"),
+                ({"config": "{", "label": "balanced"}, "config"),
+                ({"config": DESIRED, "label": "unbalanced"}, "label"),
+                ({"config": DESIRED.replace("1g.10gb", "1g.10gb\u0000"), "label": "balanced"},
+                 None)]:
+            self.check("PUT", "/v1/desired", 400, field, body=body)
+        self.check("PUT", "/v1/desired", 400, raw=b"{")
+        self.check("PUT", "/v1/desired", 413, raw=b"{\"config\": \"" + b"#" * 70000 + b"\"}")
+        r = self.check("DELETE", "/v1/desired", 405)
+        self.assertEqual(r.headers.get("Allow"), "GET, PUT")
+        self.check("GET", "/v1/desired?x=1", 400, "x")
+        self.assertEqual(self.d.get("/v1/desired").json, before)
+
+    def test_survives_restart_and_is_reported(self):
+        self.d.request("PUT", "/v1/desired", {"config": DESIRED, "label": "balanced"})
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        self.assertIn("desired configuration: 2 of 2 GPUs do not match label balanced",
+                      self.d.read_log())
+        self.assertEqual(self.d.get("/v1/desired").json["label"], "balanced")
+        for gpu in (0, 1):
+            self.create({"gpu": gpu, "profile": "3g.%dgb" % (40 if gpu == 0 else 20)})
+            self.create({"gpu": gpu, "profile": "1g.%dgb" % (10 if gpu == 0 else 5)})
+            self.create({"gpu": gpu, "profile": "1g.%dgb" % (10 if gpu == 0 else 5)})
+        # GPU 1 (A100 40GB) has no 1g.10gb: it cannot match this label
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        log = self.d.read_log()
+        self.assertIn("GPU 1 (a100-sxm4-40gb) does not match label balanced", log)
+        self.assertNotIn("GPU 0 (h100-sxm5-80gb) does not match", log.split("SIGTERM")[-1])
+        self.d.request("PUT", "/v1/desired", {"config": DESIRED.replace(
+            "    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"1g",
+            "    - devices: [0]\n      mig-enabled: true\n      mig-devices:\n        \"1g",
+            1), "label": "balanced"})
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        self.assertIn("desired configuration: label balanced; the restored instances match it",
+                      self.d.read_log().split("SIGTERM")[-1])
+
+
 class Unauthorised(Base):
     """uid 1000 on the test TCP listener: sees and uses only what it was granted."""
     tcp_uid = 1000
@@ -299,6 +389,9 @@ class Unauthorised(Base):
                 ("POST", "/v1/instances/%s/processes" % a["uuid"], {"pid": os.getpid()}, 404)]:
             self.assert_error(self.tcp(method, url, body), status)
         self.assertEqual(self.snapshot(), before)
+        self.assert_error(self.tcp("PUT", "/v1/desired", {"config": DESIRED,
+                                                          "label": "balanced"}), 403)
+        self.assert_error(self.tcp("GET", "/v1/desired"), 404)
         self.assertEqual(self.tcp("GET", "/v1/instances").json["instances"], [])
         self.assertEqual(self.tcp("GET", "/v1/events").json["events"], [])
         self.assertEqual(self.d.request("POST", "/v1/instances/%s/grants" % b["uuid"],
@@ -350,6 +443,24 @@ class Lifetime(unittest.TestCase):
         starts = [e for e in self.d.get("/v1/events").json["events"]
                   if e["action"] == "daemon.start"]
         self.assertEqual(len(starts), 2)
+
+    def test_health_implies_lease(self):
+        """The lease server listens before the API answers: right after a restart (kill -9
+        leaves the dead daemon's lease.sock file behind, refusing connections), the first
+        200 from /v1/health means lease.sock accepts."""
+        self.d.start()
+        for _ in range(5):
+            self.assertEqual(self.d.kill9(), -9)
+            self.d.start(wait=False)
+            deadline = time.monotonic() + migdtest.START_TIMEOUT_S
+            while time.monotonic() < deadline:
+                try:
+                    if self.d.get("/v1/health").status == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.001)
+            self.assertTrue(self.d.lease_ready(), self.d.read_log())
 
     def test_sigterm_cleans_up(self):
         self.d.start()
