@@ -161,6 +161,14 @@ class KillPolicy(Watchdog):
         self.assertIn("killed (SIGKILL)", e["detail"])
         [e] = self.events("watchdog.unregistered")
         self.assertIn("pid %d " % stranger.pid, e["detail"])
+        # Both actions are in the API's schema of an event (docs/openapi.yaml).
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                               "openapi.yaml")) as f:
+            schema = f.read()
+        enum = schema[schema.index("enum: [daemon.start"):]
+        enum = enum[:enum.index("]")]
+        for action in ("watchdog.over_quota", "watchdog.unregistered"):
+            self.assertIn(action, enum)
         self.assertIn("killed", self.d.read_log())
         # the killed child's lease died with it: the instance holds only the survivor's grant
         self.assertTrue(self.wait_for(
@@ -181,6 +189,14 @@ class LogPolicy(Watchdog):
         self.assertIn("logged", e["detail"])
         [e] = self.events("watchdog.unregistered")
         self.assertIn("pid %d " % stranger.pid, e["detail"])
+        # Both actions are in the API's schema of an event (docs/openapi.yaml).
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                               "openapi.yaml")) as f:
+            schema = f.read()
+        enum = schema[schema.index("enum: [daemon.start"):]
+        enum = enum[:enum.index("]")]
+        for action in ("watchdog.over_quota", "watchdog.unregistered"):
+            self.assertIn(action, enum)
 
 
 class Off(unittest.TestCase):
