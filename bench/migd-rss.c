@@ -6,7 +6,10 @@
  * registered processes are N real processes: this forks them (each a few pages: it only
  * connects, says HELLO and waits on a pipe). It starts a real migd --simulate in a mkdtemp
  * directory, creates one custom instance, registers every child through the API, lets each
- * connect to the lease socket, then reads VmRSS (and VmHWM) from /proc/<migd>/status.
+ * connect to the lease socket, then reads VmRSS (and VmHWM) from /proc/<migd>/status. It also
+ * times the registrations (the POST requests only, not the forks): in all, and the mean of
+ * the first and of the last tenth, which shows whether a registration costs more as the
+ * registry fills up.
  *
  * Usage: migd-rss MIGD [N]     (N defaults to 1000; run as root or a member of group migkit)
  */
@@ -21,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Descriptors migd needs beyond one per lease connection: the database, sockets, logs. */
@@ -81,6 +85,13 @@ static void child(int in, int out, int hold, const char *lease)
     _exit(0);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static long status_kib(pid_t pid, const char *key)
 {
     char path[64], line[256];
@@ -105,8 +116,11 @@ int main(int argc, char **argv)
     struct rlimit rl = {(rlim_t)n + FD_HEADROOM, (rlim_t)n + FD_HEADROOM};
     pid_t migd, *kids;
     char *dir, *u;
+    double t, total = 0, first = 0, last = 0;
+    int tenth;
     if (argc < 2 || n < 1 || !(dir = mkdtemp(tmpl)) || !(kids = calloc((size_t)n, sizeof(*kids))))
         return fprintf(stderr, "usage: migd-rss MIGD [N]\n"), 2;
+    tenth = n >= 10 ? n / 10 : 1;
     snprintf(st, sizeof(st), "%s/state", dir);
     snprintf(run, sizeof(run), "%s/run", dir);
     snprintf(sock, sizeof(sock), "%s/migd.sock", run);
@@ -136,9 +150,17 @@ int main(int argc, char **argv)
             child(go[0], done[1], hold[0], lease);
         }
         snprintf(body, sizeof(body), "{\"pid\": %d}", (int)kids[i]);
+        t = now_s();
         if (kids[i] < 0 || http(sock, "POST", url, body, buf, sizeof(buf)) != 201)
             return fprintf(stderr, "migd-rss: child %d: %s\n", i, buf), 1;
+        t = now_s() - t;
+        total += t;
+        first += i < tenth ? t : 0;
+        last += i >= n - tenth ? t : 0;
     }
+    printf("registering:      %.2f s for %d (mean %.2f ms; first tenth %.2f ms, last tenth "
+           "%.2f ms)\n",
+           total, n, total * 1e3 / n, first * 1e3 / tenth, last * 1e3 / tenth);
     for (int i = 0; i < n; i++) {
         char c = 'g';
         if (write(go[1], &c, 1) != 1)

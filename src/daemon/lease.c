@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon/lease.h"
+#include "daemon/sock.h"
 #include "lease/wire.h"
 
 /* Output buffer of a connection: room for two of the longest replies, so a client that
@@ -48,10 +49,6 @@
 
 /* How often connections that have not said HELLO are checked against their deadline. */
 #define SWEEP_MS 100
-
-/* Backlog of the listening socket (the kernel caps it at net.core.somaxconn): a job array
- * starting hundreds of processes at once should not see ECONNREFUSED. */
-#define LISTEN_BACKLOG 512
 
 /* epoll tags of the two fds that are not connections; connections are tagged by slot index. */
 #define TAG_LISTEN UINT64_MAX
@@ -653,55 +650,24 @@ static void *server_main(void *arg)
  * Start and stop
  * ------------------------------------------------------------------------------------------- */
 
-/* Removes a socket file left by a dead server: a live listener is -EADDRINUSE, a file that is
- * not a socket is never removed (-EEXIST). */
-static int remove_stale(const char *path, const struct sockaddr_un *addr, struct mk_error *err)
-{
-    struct stat st;
-    int fd, r;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT
-                   ? 0
-                   : mk_error_set(err, -errno, "cannot stat %s: %s", path, strerror(errno));
-    if (!S_ISSOCK(st.st_mode))
-        return mk_error_set(err, -EEXIST, "%s exists and is not a socket", path);
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-        return mk_error_set(err, -errno, "socket: %s", strerror(errno));
-    r = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-    close(fd);
-    if (r == 0)
-        return mk_error_set(err, -EADDRINUSE, "%s is served by another process", path);
-    if (unlink(path) < 0 && errno != ENOENT)
-        return mk_error_set(err, -errno, "cannot remove stale socket %s: %s", path,
-                            strerror(errno));
-    return 0;
-}
-
 /*
- * Creates the listening socket (non-blocking, CLOEXEC) with the configured mode. Until the
- * chmod, the umask-given mode applies, which is never wider than the final one for migd's
- * umask. This mirrors sock_unix_listen() of src/daemon/sock.c, kept here so that the lease
- * library builds and is tested on its own.
+ * Creates the listening socket (non-blocking, CLOEXEC) with the configured mode, through the
+ * daemon's one implementation (sock.c: stale files, bind under a tight umask, mode), and
+ * records the socket file's identity so that stopping never unlinks a file that replaced it.
  */
 static int listen_at(struct lease_server *s, struct mk_error *err)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     struct stat st;
-    int r;
-    memcpy(addr.sun_path, s->path, sizeof(s->path));
-    if ((r = remove_stale(s->path, &addr, err)) < 0)
-        return r;
-    s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->lfd < 0)
-        return mk_error_set(err, -errno, "socket: %s", strerror(errno));
-    if (bind(s->lfd, (const struct sockaddr *)&addr, sizeof(addr)) < 0)
-        return mk_error_set(err, -errno, "cannot bind %s: %s", s->path, strerror(errno));
-    if (chmod(s->path, (mode_t)s->opt.mode) < 0 || stat(s->path, &st) < 0 ||
-        listen(s->lfd, LISTEN_BACKLOG) < 0) {
-        r = mk_error_set(err, -errno, "cannot set up %s: %s", s->path, strerror(errno));
+    int fd = sock_unix_listen(s->path, (mode_t)s->opt.mode, NULL, true, NULL, err);
+    if (fd < 0)
+        return fd;
+    if (stat(s->path, &st) < 0) {
+        int r = mk_error_set(err, -errno, "cannot stat %s: %s", s->path, strerror(errno));
         unlink(s->path);
+        close(fd);
         return r;
     }
+    s->lfd = fd;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     return 0;

@@ -22,6 +22,12 @@
 /* Stored GPUs we compare against at start: the simulator builds at most 64. */
 #define MAX_STORED_GPUS 64
 
+/* Registered processes each registration checks for being alive (the sweep, prune_step).
+ * More than one per added row, so the sweep outpaces the table's growth: with n rows, every
+ * row is checked at least once every n/2 registrations, and a process that died is gone
+ * from the table before the table can double. Two /proc reads keep a registration O(1). */
+#define SWEEP_PER_ADD 2
+
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
@@ -34,14 +40,6 @@ struct reg_instance *reg_find(struct registry *reg, const char *uuid)
     for (size_t i = 0; i < reg->ninst; i++)
         if (!strcmp(reg->inst[i]->rec.uuid, uuid))
             return reg->inst[i];
-    return NULL;
-}
-
-struct store_process *reg_find_process(struct registry *reg, pid_t pid, uint64_t start_time)
-{
-    for (size_t i = 0; i < reg->nprocs; i++)
-        if (reg->procs[i].pid == pid && reg->procs[i].start_time == start_time)
-            return &reg->procs[i];
     return NULL;
 }
 
@@ -103,19 +101,6 @@ static int grow_instances(struct registry *reg)
     return 0;
 }
 
-static int grow_procs(struct registry *reg)
-{
-    if (reg->nprocs < reg->cap_procs)
-        return 0;
-    size_t cap = reg->cap_procs ? reg->cap_procs * 2 : 64;
-    struct store_process *n = mk__realloc(reg->procs, cap * sizeof(*n));
-    if (!n)
-        return -ENOMEM;
-    reg->procs = n;
-    reg->cap_procs = cap;
-    return 0;
-}
-
 /* Adds in (owned by the registry from now on) to its GPU's totals and the list. The list has
  * room: callers reserve it with grow_instances() before they commit. */
 static void attach_instance(struct registry *reg, struct reg_instance *in)
@@ -140,41 +125,72 @@ static void detach_instance(struct registry *reg, struct reg_instance *in)
         if (strcmp(reg->procs[i].instance, in->rec.uuid))
             reg->procs[k++] = reg->procs[i];
     reg->nprocs = k;
+    reg_procs_reindex(reg);
     mk__free(in);
 }
 
-static void remove_process_at(struct registry *reg, size_t i)
+/* Writes the removal of a registered process found dead, and its event (no commit). */
+static int gone_write(struct registry *reg, const struct registry_who *who,
+                      const struct store_process *p, struct mk_error *err)
 {
-    reg->procs[i] = reg->procs[--reg->nprocs];
+    int r = store_process_delete(reg->store, p->pid, p->start_time, err);
+    if (r == 0)
+        r = event(reg, who, "process.gone", p->instance, err,
+                  "pid %d (start %" PRIu64 ", uid %u) exited", (int)p->pid, p->start_time,
+                  (unsigned)p->uid);
+    return r;
 }
 
 /* Removes registered processes that have exited, from the store and memory, each with an
- * event. Called where "in use" must be exact (destroy) and before registering (bounding the
- * table). Errors from the store leave the rows for next time. */
-static void prune_dead(struct registry *reg, const struct registry_who *who)
+ * event: those of instance uuid, or all when uuid is NULL. Called where "in use" must be
+ * exact (destroy: that instance's only) and at start-up (all). It reads /proc once per
+ * process it looks at. Errors from the store leave the rows for next time. */
+static void prune_dead(struct registry *reg, const struct registry_who *who, const char *uuid)
 {
     for (size_t i = 0; i < reg->nprocs;) {
         struct store_process *p = &reg->procs[i];
         struct mk_error err = {0};
         int r;
-        if (proc_alive(reg->proc_root, p->pid, p->start_time)) {
+        if ((uuid && strcmp(p->instance, uuid)) ||
+            proc_alive(reg->proc_root, p->pid, p->start_time)) {
             i++;
             continue;
         }
-        if ((r = store_begin(reg->store, &err)) == 0) {
-            r = store_process_delete(reg->store, p->pid, p->start_time, &err);
-            if (r == 0)
-                r = event(reg, who, "process.gone", p->instance, &err,
-                          "pid %d (start %" PRIu64 ", uid %u) exited", (int)p->pid, p->start_time,
-                          (unsigned)p->uid);
-            r = finish(reg, r, &err);
-        }
+        if ((r = store_begin(reg->store, &err)) == 0)
+            r = finish(reg, gone_write(reg, who, p, &err), &err);
         if (r < 0) {
             i++;
             continue;
         }
-        remove_process_at(reg, i);
+        reg_procs_remove_at(reg, i);
     }
+}
+
+/*
+ * One step of the sweep that keeps the process table free of the dead without a scan per
+ * registration: looks at the next SWEEP_PER_ADD rows after reg->sweep_next (wrapping) and
+ * writes the positions of those that exited to dead[], in descending order, so that removing
+ * them one after the other (each removal moves the last row) leaves the others in place.
+ * Returns how many. The caller writes their removal in its own transaction.
+ */
+static size_t prune_step(struct registry *reg, size_t dead[SWEEP_PER_ADD])
+{
+    size_t n = 0, look = reg->nprocs < SWEEP_PER_ADD ? reg->nprocs : SWEEP_PER_ADD;
+    for (size_t k = 0; k < look; k++) {
+        size_t i = reg->sweep_next % reg->nprocs;
+        const struct store_process *p = &reg->procs[i];
+        reg->sweep_next = i + 1;
+        if (!proc_alive(reg->proc_root, p->pid, p->start_time))
+            dead[n++] = i;
+    }
+    /* at most two, and distinct (look <= nprocs): order them high to low */
+    _Static_assert(SWEEP_PER_ADD == 2, "prune_step orders two positions");
+    if (n == 2 && dead[0] < dead[1]) {
+        size_t t = dead[0];
+        dead[0] = dead[1];
+        dead[1] = t;
+    }
+    return n;
 }
 
 static size_t live_processes(struct registry *reg, const char *uuid)
@@ -354,7 +370,7 @@ static int check_unused(struct registry *reg, const struct registry_who *who,
     char b[64];
     uint64_t granted = 0;
     size_t n;
-    prune_dead(reg, who);
+    prune_dead(reg, who, in->rec.uuid);
     if ((n = live_processes(reg, in->rec.uuid)) > 0)
         return mk_error_set(err, -EBUSY, "instance %s is in use by %zu registered process%s",
                             in->rec.uuid, n, n == 1 ? "" : "es");
@@ -568,6 +584,12 @@ static json_t *process_json(const struct store_process *p)
                      (json_int_t)p->start_time, "uid", (json_int_t)p->uid, "instance", p->instance);
 }
 
+/*
+ * Registers pid. Its cost does not grow with the number registered: the lookup is the
+ * index's, and instead of checking every registered process for being alive it takes one
+ * step of the sweep (prune_step): the dead it finds are removed in the same transaction as
+ * the new row, so the registration still costs one commit, and the answer comes after it.
+ */
 static int process_add_locked(struct registry *reg, const struct registry_who *who,
                               const char *uuid, pid_t pid, uid_t require_uid, json_t **ret_json,
                               struct mk_error *err)
@@ -575,7 +597,8 @@ static int process_add_locked(struct registry *reg, const struct registry_who *w
     struct store_process p = {.pid = pid};
     struct store_process *have;
     struct proc_info info;
-    int r;
+    size_t dead[SWEEP_PER_ADD], ndead;
+    int r = 0;
     if (!reg_find(reg, uuid))
         return mk_error_set(err, -ENOENT, "no instance %s", uuid);
     if ((r = proc_info_read(reg->proc_root, pid, &info)) < 0)
@@ -594,18 +617,23 @@ static int process_add_locked(struct registry *reg, const struct registry_who *w
             *ret_json = process_json(have);
         return 1;
     }
-    prune_dead(reg, who);
-    if (grow_procs(reg) < 0)
+    if (reg_procs_reserve(reg) < 0)
         return mk_error_set(err, -ENOMEM, "out of memory");
+    ndead = prune_step(reg, dead);
     if ((r = store_begin(reg->store, err)) < 0)
         return r;
-    r = store_process_insert(reg->store, &p, err);
+    for (size_t k = 0; k < ndead && r == 0; k++)
+        r = gone_write(reg, who, &reg->procs[dead[k]], err);
+    if (r == 0)
+        r = store_process_insert(reg->store, &p, err);
     if (r == 0)
         r = event(reg, who, "process.add", uuid, err, "pid %d (start %" PRIu64 ", uid %u)",
                   (int)pid, p.start_time, (unsigned)p.uid);
     if ((r = finish(reg, r, err)) < 0)
         return r;
-    reg->procs[reg->nprocs++] = p;
+    for (size_t k = 0; k < ndead; k++)
+        reg_procs_remove_at(reg, dead[k]);
+    reg_procs_add(reg, &p);
     if (ret_json)
         *ret_json = process_json(&p);
     return 0;
@@ -644,7 +672,7 @@ static int process_remove_locked(struct registry *reg, const struct registry_who
         r = event(reg, who, "process.remove", uuid, err, "pid %d", (int)pid);
     if ((r = finish(reg, r, err)) < 0)
         return r;
-    remove_process_at(reg, i);
+    reg_procs_remove_at(reg, i);
     return 0;
 }
 
@@ -772,9 +800,9 @@ static int restore_process(void *ctx, const struct store_process *p, struct mk_e
     if (!reg_find(rs->reg, p->instance))
         return mk_error_set(err, -EBADMSG, "process %d is in %s, which does not exist", (int)p->pid,
                             p->instance);
-    if (grow_procs(rs->reg) < 0)
+    if (reg_procs_reserve(rs->reg) < 0)
         return mk_error_set(err, -ENOMEM, "out of memory restoring processes");
-    rs->reg->procs[rs->reg->nprocs++] = *p;
+    reg_procs_add(rs->reg, p);
     return 0;
 }
 
@@ -856,7 +884,7 @@ int registry_open(const struct registry_config *cfg, struct registry **ret, stru
         (r = store_load(reg->store, &ops, rs, err)) < 0 || (r = record_start(reg, err)) < 0)
         goto fail;
     mk__free(rs);
-    prune_dead(reg, &who); /* reconcile: processes that are gone release their membership */
+    prune_dead(reg, &who, NULL); /* reconcile: processes that are gone release their membership */
     if (reg->nprocs > 0) {
         if (!(reg->survivors = mk__malloc(reg->nprocs * sizeof(*reg->survivors)))) {
             r = mk_error_set(err, -ENOMEM, "out of memory");
@@ -882,7 +910,7 @@ void registry_close(struct registry *reg)
     for (size_t i = 0; i < reg->ninst; i++)
         mk__free(reg->inst[i]);
     mk__free(reg->inst);
-    mk__free(reg->procs);
+    reg_procs_free(reg);
     mk__free(reg->gpus);
     lease_sums_free(reg->sums);
     mk__free(reg->survivors);

@@ -104,7 +104,9 @@ bool registry_granted(struct registry *reg, const char *uuid, uid_t uid);
 /* Registers pid (identified with its start time) in an instance. When require_uid is not
  * (uid_t)-1 the process must run as that effective uid (-EPERM otherwise). Registering a
  * process that is already in this instance returns 1 and changes nothing; in another
- * instance, -EEXIST. Writes the membership's JSON to *ret_json. */
+ * instance, -EEXIST. Writes the membership's JSON to *ret_json. The new row is committed
+ * before this returns. It costs O(1) in the number registered: it also checks the next two
+ * registered processes in turn and removes those that exited, in the same transaction. */
 int registry_process_add(struct registry *reg, const struct registry_who *who, const char *uuid,
                          pid_t pid, uid_t require_uid, json_t **ret_json, struct mk_error *err);
 /* Unregisters pid from an instance; when require_uid is not (uid_t)-1 the registration must

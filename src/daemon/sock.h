@@ -1,7 +1,9 @@
 /*
  * sock.h - the daemon's socket helpers, in the style of redis anet.c: listening Unix sockets
  * with a checked path length, a chosen mode and group, CLOEXEC everywhere; a loopback TCP
- * listener for tests; and the peer's identity from SO_PEERCRED / SO_PEERGROUPS.
+ * listener for tests; and the peer's identity from SO_PEERCRED / SO_PEERGROUPS. Both of
+ * migd's listening sockets come from here: the API's (api.c) and the lease server's
+ * (lease.c), so this is a library of its own (migd-sock) that the lease library links.
  *
  * Every function returns a file descriptor or 0 on success and -errno on failure, with the
  * detail in err (a fixed-size buffer: failure paths never allocate).

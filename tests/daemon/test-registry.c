@@ -2,8 +2,9 @@
  * test-registry.c - unit tests of migd's registry (src/daemon/registry*.c) on a real store in
  * a temporary directory: the geometry of profile instances, the memory budget of custom ones,
  * resize and destroy rules, grants, process membership through the parent chain, restore
- * after reopening (with dead processes reconciled away), and the exactness of lease sums
- * under 16 racing threads.
+ * after reopening (with dead processes reconciled away), the exactness of lease sums
+ * under 16 racing threads, and the process table: its index against a brute-force model, and
+ * the sweep that removes dead processes a step per registration (on a fake /proc).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,15 @@
  * 10 GiB quota so that denials are frequent. */
 #define RACE_THREADS 16
 #define RACE_ROUNDS  4000
+/* The index test: operations on the process table, and the pid range they draw from (small,
+ * so that adds collide with rows already there and probe runs get long). */
+#define INDEX_OPS  20000
+#define INDEX_PIDS 3000
+/* The sweep test: processes registered on the fake /proc, half of which then die. */
+#define SWEEP_PROCS 200
+/* Fake pids start here: above anything a test machine runs, below Linux's pid_max limit
+ * (2^22), and each registered process's parent is pid 1, where membership walks stop. */
+#define FAKE_PID_BASE 3000000
 
 struct fixture {
     char dir[64];
@@ -436,6 +447,129 @@ static void test_lease_without_registry_lock(void **state)
     assert_int_equal(instance_int(f, u, "leased_bytes"), 0);
 }
 
+/* The process table's index agrees with a linear search through INDEX_OPS random adds and
+ * removals, growth included; removal shifts probe runs back, which this exercises hard. */
+static void test_process_index(void **state)
+{
+    struct registry reg = {0};
+    unsigned seed = 1;
+    (void)state;
+    for (int op = 0; op < INDEX_OPS; op++) {
+        pid_t pid = (pid_t)(rand_r(&seed) % INDEX_PIDS + 2);
+        uint64_t start = (uint64_t)(rand_r(&seed) % 3);
+        struct store_process *found = reg_find_process(&reg, pid, start), *want = NULL;
+        for (size_t i = 0; i < reg.nprocs; i++)
+            if (reg.procs[i].pid == pid && reg.procs[i].start_time == start)
+                want = &reg.procs[i];
+        assert_ptr_equal(found, want);
+        if (found) {
+            reg_procs_remove_at(&reg, (size_t)(found - reg.procs));
+            assert_null(reg_find_process(&reg, pid, start));
+        } else {
+            struct store_process p = {.pid = pid, .start_time = start};
+            assert_int_equal(reg_procs_reserve(&reg), 0);
+            reg_procs_add(&reg, &p);
+            assert_ptr_equal(reg_find_process(&reg, pid, start), &reg.procs[reg.nprocs - 1]);
+        }
+    }
+    assert_true(reg.nprocs > 0);
+    for (size_t i = 0; i < reg.nprocs; i++)
+        assert_ptr_equal(reg_find_process(&reg, reg.procs[i].pid, reg.procs[i].start_time),
+                         &reg.procs[i]);
+    reg_procs_free(&reg);
+}
+
+/* Writes the fake /proc entry of pid (stat and status), started at start; start 0 removes
+ * it (the process exited). */
+static void fake_proc(const char *proc_dir, pid_t pid, uint64_t start)
+{
+    char path[256];
+    FILE *fp;
+    snprintf(path, sizeof(path), "%s/%d", proc_dir, (int)pid);
+    if (!start) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", path);
+        assert_int_equal(system(cmd), 0);
+        return;
+    }
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%d/stat", proc_dir, (int)pid);
+    assert_non_null(fp = fopen(path, "w"));
+    /* field 4 is the parent (1), field 22 the start time */
+    fprintf(fp, "%d (fake) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 %llu 0 0\n", (int)pid,
+            (unsigned long long)start);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/%d/status", proc_dir, (int)pid);
+    assert_non_null(fp = fopen(path, "w"));
+    fprintf(fp, "Name:\tfake\nUid:\t0\t0\t0\t0\n");
+    fclose(fp);
+}
+
+static size_t gone_events(struct registry *reg)
+{
+    struct mk_error err = {0};
+    json_t *events, *e;
+    size_t i, n = 0;
+    assert_int_equal(registry_events_json(reg, 0, 100000, (uid_t)-1, &events, &err), 0);
+    json_array_foreach(events, i, e) n +=
+        !strcmp(json_string_value(json_object_get(e, "action")), "process.gone");
+    json_decref(events);
+    return n;
+}
+
+/*
+ * Registering does not scan the table for the dead; the sweep still finds every one: half of
+ * SWEEP_PROCS registered processes die (some exit, some have their pid reused with a new
+ * start time), and registrations alone remove them all, each with a process.gone event,
+ * while every live one stays found. Destroy then finds its instance's dead exactly.
+ */
+static void test_sweep(void **state)
+{
+    struct fixture *f = *state;
+    struct mk_error err = {0};
+    char proc[128], db[160], u[MK_UUID_LEN], g[MK_UUID_LEN];
+    struct registry_create req = {
+        .gpu = 0, .kind = STORE_KIND_CUSTOM, .quota_bytes = 4 * GIB, .sms = 8};
+    struct registry_config cfg = {
+        .db_path = db, .cat = f->cat, .models = f->models, .nmodels = 2, .proc_root = proc};
+    struct registry *main_reg = f->reg;
+    int gpu, extra = 0;
+    snprintf(proc, sizeof(proc), "%s/proc", f->dir);
+    snprintf(db, sizeof(db), "%s/sweep.db", f->dir);
+    assert_int_equal(mkdir(proc, 0755), 0);
+    assert_int_equal(registry_open(&cfg, &f->reg, &err), 0);
+    assert_int_equal(create(f, &req, u, &err), 0);
+    for (int i = 0; i < SWEEP_PROCS; i++) {
+        fake_proc(proc, FAKE_PID_BASE + i, 1000);
+        assert_int_equal(
+            registry_process_add(f->reg, &root, u, FAKE_PID_BASE + i, (uid_t)-1, NULL, &err), 0);
+    }
+    for (int i = 0; i < SWEEP_PROCS; i += 2) /* every other one dies; a fourth are reused */
+        fake_proc(proc, FAKE_PID_BASE + i, i % 4 ? 0 : 2000);
+    assert_int_equal(registry_process_count(f->reg), SWEEP_PROCS);
+    /* Each registration checks two rows, so a pass over the table takes about half its size
+     * in registrations; rows moved behind the cursor by removals wait for the next pass:
+     * allow four passes. */
+    while (registry_process_count(f->reg) > (size_t)(SWEEP_PROCS / 2 + extra) &&
+           extra < 2 * SWEEP_PROCS) {
+        pid_t pid = FAKE_PID_BASE + SWEEP_PROCS + extra++;
+        fake_proc(proc, pid, 1000);
+        assert_int_equal(registry_process_add(f->reg, &root, u, pid, (uid_t)-1, NULL, &err), 0);
+    }
+    assert_int_equal(registry_process_count(f->reg), SWEEP_PROCS / 2 + extra);
+    assert_int_equal(gone_events(f->reg), SWEEP_PROCS / 2);
+    for (int i = 0; i < SWEEP_PROCS + extra; i++)
+        assert_int_equal(registry_process_instance(f->reg, FAKE_PID_BASE + i, g, &gpu),
+                         i < SWEEP_PROCS && i % 2 == 0 ? -ENOENT : 0);
+    assert_int_equal(registry_instance_destroy(f->reg, &root, u, &err), -EBUSY);
+    for (int i = 0; i < SWEEP_PROCS + extra; i++)
+        fake_proc(proc, FAKE_PID_BASE + i, 0);
+    assert_int_equal(registry_instance_destroy(f->reg, &root, u, &err), 0);
+    assert_int_equal(registry_process_count(f->reg), 0);
+    registry_close(f->reg);
+    f->reg = main_reg;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +581,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_exactness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_race_resize_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_without_registry_lock, setup, teardown),
+        cmocka_unit_test(test_process_index),
+        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
