@@ -210,11 +210,11 @@ MK_SHIM_EXPORT CUresult cuGraphUpload_ptsz(CUgraphExec hGraphExec, CUstream hStr
 
 /* ---- instantiation ---- */
 
-MK_SHIM_EXPORT CUresult cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph hGraph,
-                                              CUgraphNode *phErrorNode, char *logBuffer,
-                                              size_t bufferSize)
+/* The two forms with an error node and a log buffer (CUDA 10 and 11): the same arguments. */
+static CUresult instantiate_logged(__typeof__(cuGraphInstantiate_v2) *fn, CUgraphExec *phGraphExec,
+                                   CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer,
+                                   size_t bufferSize)
 {
-    __typeof__(cuGraphInstantiate_v1) *fn = mk__shim_cuda()->cuGraphInstantiate_v1;
     struct graph_mem m;
     CUresult r;
     if (!fn)
@@ -225,19 +225,20 @@ MK_SHIM_EXPORT CUresult cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph 
                         &m);
 }
 
+MK_SHIM_EXPORT CUresult cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                              CUgraphNode *phErrorNode, char *logBuffer,
+                                              size_t bufferSize)
+{
+    return instantiate_logged(mk__shim_cuda()->cuGraphInstantiate_v1, phGraphExec, hGraph,
+                              phErrorNode, logBuffer, bufferSize);
+}
+
 MK_SHIM_EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph,
                                               CUgraphNode *phErrorNode, char *logBuffer,
                                               size_t bufferSize)
 {
-    __typeof__(cuGraphInstantiate_v2) *fn = mk__shim_cuda()->cuGraphInstantiate_v2;
-    struct graph_mem m;
-    CUresult r;
-    if (!fn)
-        return MK_SHIM_MISSING;
-    if ((r = graph_walk(hGraph, &m)) != CUDA_SUCCESS)
-        return r;
-    return instantiated(fn(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize), phGraphExec,
-                        &m);
+    return instantiate_logged(mk__shim_cuda()->cuGraphInstantiate_v2, phGraphExec, hGraph,
+                              phErrorNode, logBuffer, bufferSize);
 }
 
 MK_SHIM_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
