@@ -90,8 +90,9 @@ static json_t *profile_json(const struct reg_gpu *g, const struct mk_gi_profile 
     json_t *starts = json_array();
     for (int i = 0; starts && i < p->nstarts; i++)
         json_array_append_new(starts, json_integer(p->starts[i]));
-    if (mem > g->rec.memory_bytes - g->allocated)
-        free_n = 0;
+    /* Custom instances hold memory outside the placement grid: as many as fit in both. */
+    if (mem > 0 && (uint64_t)free_n > (g->rec.memory_bytes - g->allocated) / mem)
+        free_n = (int)((g->rec.memory_bytes - g->allocated) / mem);
     return json_pack("{s:i, s:s, s:I, s:i, s:i, s:o*, s:i}", "id", p->id, "name", p->name,
                      "memory_bytes", (json_int_t)mem, "sms", p->sms, "placement_size",
                      p->mem_slices, "placements", starts, "free", free_n);

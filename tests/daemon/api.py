@@ -107,6 +107,14 @@ class Lifecycle(Base):
         self.assertNotIn("placement", c)
         r = self.d.request("PATCH", "/v1/instances/" + c["uuid"], {"quota_bytes": 20 * GIB})
         self.assertEqual(r.status, 200, r)
+        # the profiles' free counts see the memory the custom instance holds: no more of a
+        # profile than fit in what is left (1g.5gb: 7 placements, but 20 GiB for 4.75 each)
+        g = self.d.get("/v1/gpus").json["gpus"][1]
+        for p in g["profiles"]:
+            self.assertLessEqual(p["free"] * p["memory_bytes"], g["free_bytes"], p)
+        small = min(g["profiles"], key=lambda p: p["memory_bytes"])
+        self.assertEqual(small["free"], min(7, g["free_bytes"] // small["memory_bytes"]))
+        self.assertLess(small["free"], 7)
         # 40 GiB of GPU 1 minus 20 leaves less than the 30 GiB asked for
         self.assert_error(self.d.request("POST", "/v1/instances",
                                          {"gpu": 1, "memory_bytes": 30 * GIB, "sms": 8}), 409)
