@@ -34,7 +34,9 @@ printf 'quota=%s\n' "$quota" >"$tmp/quota.conf"
 chmod 644 "$tmp/quota.conf"
 export MIGKIT_SHIM_MODE=standalone MIGKIT_SHIM_STANDALONE_FILE=$tmp/quota.conf
 export MIGKIT_SHIM_STANDALONE_INSECURE=1
-echo "== $(date -u +%FT%TZ) $(hostname) commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null)"
+# A kit says which commit it was built from; a checkout, its HEAD.
+commit=$(head -1 "$build/COMMIT" 2>/dev/null || git -C "$here" rev-parse --short HEAD 2>/dev/null)
+echo "== $(date -u +%FT%TZ) $(hostname) commit $commit"
 
 # A kit (tests/gpu/make-kit.sh) brings the program built, and the libraries of the test client.
 if [ -x "$build/gpu/shim-check" ]; then
