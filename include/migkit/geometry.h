@@ -79,6 +79,9 @@ struct mk_gpu {
                                     functions ignore them, the simulator backend applies them */
     int ngi;
     struct mk_gi gi[MK_MAX_GIS];
+    /* Memory held outside the placement grid, by software instances without a placement
+     * (migd's custom instances); always 0 on hardware, whose memory is all in slices. */
+    uint64_t outside_bytes;
 };
 
 /* Sets g to an empty GPU of model m with MIG mode disabled; its PCI device ID is the
@@ -97,7 +100,8 @@ bool mk_gpu_range_free(const struct mk_gpu *g, int start, int size);
 int mk_gpu_gi_check(const struct mk_gpu *g, const struct mk_gi_profile *p, int start);
 
 /* Number of further GIs of profile p that can be created now: free placements, capped by
- * max minus existing, zero when the media-engine rules forbid the profile (-lgip's Free). */
+ * max minus existing, zero when the media-engine rules forbid the profile (-lgip's Free);
+ * with outside_bytes, also capped by what the memory left outside holds. */
 int mk_gpu_gi_remaining(const struct mk_gpu *g, const struct mk_gi_profile *p);
 
 /* Creates a GI of profile p at start, or at the driver's automatic choice when start is

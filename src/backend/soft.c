@@ -235,6 +235,8 @@ static int read_instances(struct soft *s, json_t *list, struct mk_gpu *gpus, int
         r = read_instance(json_array_get(list, k), ngpus, &inst[k], &profile, &placement, err);
         if (r == 0 && !inst[k].custom)
             r = place(s, &gpus[inst[k].gpu], &inst[k], profile, placement, err);
+        else if (r == 0) /* no placement, but memory: -lgip's Free counts it */
+            gpus[inst[k].gpu].outside_bytes += inst[k].quota_bytes;
     }
     if (r < 0) {
         mk__free(inst);

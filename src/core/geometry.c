@@ -99,6 +99,21 @@ int mk_gpu_gi_check(const struct mk_gpu *g, const struct mk_gi_profile *p, int s
     return -ENOSPC;
 }
 
+/* left, capped by how many GIs of p the memory neither GIs nor g->outside_bytes hold can take
+ * (a software GPU whose custom instances hold memory outside the slices). */
+static int memory_cap(const struct mk_gpu *g, const struct mk_gi_profile *p, int left)
+{
+    uint64_t total = (uint64_t)g->model->memory_mib << 20, used = g->outside_bytes;
+    uint64_t each = (uint64_t)p->memory_mib << 20;
+    for (int i = 0; i < g->ngi; i++)
+        used += (uint64_t)g->gi[i].profile->memory_mib << 20;
+    if (each == 0)
+        return left;
+    if (used >= total)
+        return 0;
+    return (total - used) / each < (uint64_t)left ? (int)((total - used) / each) : left;
+}
+
 int mk_gpu_gi_remaining(const struct mk_gpu *g, const struct mk_gi_profile *p)
 {
     int free_places = 0, left;
@@ -113,6 +128,8 @@ int mk_gpu_gi_remaining(const struct mk_gpu *g, const struct mk_gi_profile *p)
     left = p->max - count_profile(g, p);
     if (g->model->max_gis - g->ngi < left)
         left = g->model->max_gis - g->ngi;
+    if (g->outside_bytes > 0)
+        left = memory_cap(g, p, left);
     return free_places < left ? free_places : left;
 }
 

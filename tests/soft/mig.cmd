@@ -43,6 +43,9 @@ migctl -i 0 -mig 0
 migctl -i 1 -L
 migctl -i 1 -L --json
 migctl status -i 1
+# -lgip's Free counts the memory custom instances hold: the 3g.20gb (19968 MiB) and the
+# custom 12 GiB leave 8704 MiB of the A100's 40960: one more 1g.5gb, no larger profile
+migctl -i 1 mig -lgip
 migctl mig -dgi
 migctl -L
 # what the listings do when migd is not there

@@ -700,6 +700,23 @@ static void test_remaining_full_with_mig_disabled(void **state)
     assert_int_equal(g.ngi, 0);
 }
 
+/* Memory held outside the slices (a software GPU's custom instances) caps the counts by what
+ * is left: A100-40GB, 40960 MiB; a 3g.20gb (19968 MiB) and 12 GiB outside leave 8704 MiB. */
+static void test_remaining_capped_by_memory_outside(void **state)
+{
+    struct mk_gpu g;
+    (void)state;
+    mk_gpu_init(&g, model("a100-sxm4-40gb"), 0);
+    g.mig_enabled = true;
+    assert_int_equal(create(&g, 9, 4), 2); /* 3g.20gb at slice 4 is GI 2 */
+    assert_int_equal(remaining(&g, 19), 4); /* 1g.5gb: four free slices */
+    g.outside_bytes = UINT64_C(12) << 30;
+    assert_int_equal(remaining(&g, 19), 1); /* 4864 MiB each: one fits in 8704 */
+    assert_int_equal(remaining(&g, 15), 0); /* 1g.10gb: 9856 MiB */
+    g.outside_bytes = UINT64_C(40) << 30;   /* more than the GPU: nothing */
+    assert_int_equal(remaining(&g, 19), 0);
+}
+
 /* ---- overlap and teardown rules ---- */
 
 static void test_overlap_refused(void **state)
@@ -1171,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_remaining_capped_by_max_gis),
         cmocka_unit_test(test_remaining_capped_by_profile_max),
         cmocka_unit_test(test_remaining_full_with_mig_disabled),
+        cmocka_unit_test(test_remaining_capped_by_memory_outside),
         cmocka_unit_test(test_overlap_refused),
         cmocka_unit_test(test_destroy_rules),
         cmocka_unit_test(test_ci_three_1c_in_a100_3g),
