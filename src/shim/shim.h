@@ -7,7 +7,7 @@
  *               that stands for it (used by the cuGetProcAddress and dlsym interposition);
  *   dlsym.c     the dlsym override: the real dlsym, the recursion guard;
  *   state.c     the quota source and the instance's limits and identity, set up once;
- *               fork handlers;
+ *               the driver's page and the charging rule; fork handlers;
  *   account.c   the process's memory accounting: the local reserve refilled by grants, the
  *               table of live allocations, exact charge and credit;
  *   quota-*.c   the quota sources (quota.h);
