@@ -3,10 +3,13 @@
  * shim charges for them.
  *
  * A driver lays arrays out in its own tiled formats, with padding no API reports (the
- * memory-requirements query exists only for deferred-mapping arrays). The shim therefore
- * charges the size the descriptor describes: bits per element x width x height x depth,
- * summed over the mip levels, with block-compressed formats counted in whole 4x4 blocks. The
- * driver's padding is not charged; docs/shim.md lists measuring it as a GPU check. Sparse and
+ * memory-requirements query exists only for deferred-mapping arrays). What it takes was
+ * measured instead (H200, driver 580.159.04; docs/shim.md, "Charging"): the size the
+ * descriptor describes rounded up to whole pages, in every case (1000x1000 float4: 16000000 ->
+ * 16777216; 17x3 u8 -> 2 MiB; a 1024x1024 float4 mipmap of 11 levels: 22369616 -> 23068672;
+ * power-of-two sizes exactly). The shim therefore charges the descriptor's size (bits per
+ * element x width x height x depth, summed over the mip levels, with block-compressed formats
+ * counted in whole 4x4 blocks) in whole pages (mk__shim_paged_charge). Sparse and
  * deferred-mapping arrays have no memory of their own (it comes from cuMemCreate, charged
  * there) and are charged nothing. A format the shim does not know is refused
  * (CUDA_ERROR_NOT_SUPPORTED) rather than charged a guess.
@@ -137,7 +140,8 @@ int mk__shim_array_bytes(const CUDA_ARRAY3D_DESCRIPTOR *a, unsigned int levels, 
     return 0;
 }
 
-/* Creates an array with create(), charged from its descriptor; kind says which table. */
+/* Creates an array with create(), charged from its descriptor in whole pages; kind says which
+ * table. */
 static CUresult create_array(enum mk_shim_kind kind, const CUDA_ARRAY3D_DESCRIPTOR *a,
                              unsigned int levels, CUresult (*create)(void *, void **), void *arg,
                              void **handle)
@@ -149,6 +153,7 @@ static CUresult create_array(enum mk_shim_kind kind, const CUDA_ARRAY3D_DESCRIPT
         return CUDA_ERROR_NOT_PERMITTED;
     if ((e = mk__shim_array_bytes(a, levels, &bytes)) < 0)
         return e == -ENOTSUP ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_VALUE;
+    bytes = mk__shim_paged_charge(bytes);
     if ((e = mk__shim_charge(bytes, true)) < 0)
         return e == -ENOSPC || e == -EMFILE ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_NOT_PERMITTED;
     r = create(arg, handle);

@@ -3,14 +3,17 @@
  * before the driver is asked (so no process ever holds memory it was not granted), every free
  * gives back exactly what its allocation was charged.
  *
- * What each family is charged (docs/shim.md, "Policies"):
- *   cuMemAlloc          the size asked for (the stream-ordered allocations: hooks-pool.c);
- *   cuMemAllocManaged   the size asked for, in full, whatever the attach flags: managed memory
- *                       may live on the device in full, so it may not exceed the quota (on a
- *                       whole GPU it could oversubscribe; inside an instance it cannot);
- *   cuMemAllocPitch     pitch x height as the driver returns it: an estimate (rows rounded up
- *                       to 512 bytes) is charged first and settled to the exact size after;
- *   arrays              the size their descriptor describes (mk__shim_array_bytes);
+ * What each family is charged (docs/shim.md, "Policies" and "Charging"): what the driver takes,
+ * in its pages (state.c's charging rule):
+ *   cuMemAlloc          the size asked for, rounded up to whole pages above half a page (the
+ *                       stream-ordered allocations, charged as asked: hooks-pool.c);
+ *   cuMemAllocManaged   the same, in full, whatever the attach flags: managed memory may live
+ *                       on the device in full, so it may not exceed the quota (on a whole GPU
+ *                       it could oversubscribe; inside an instance it cannot);
+ *   cuMemAllocPitch     pitch x height as the driver returns it, rounded the same way: an
+ *                       estimate (rows rounded up to 512 bytes) is charged first and settled
+ *                       to the exact size after;
+ *   arrays              the size their descriptor describes in whole pages (hooks-array.c);
  *   the 32-bit (pre-CUDA 3.2) allocation entry points are refused: their sizes and pointers
  *                       cannot describe today's memory, and no runtime since 2010 calls them.
  * A stream-ordered free (or a cuMemFree of stream-ordered memory) moves its charge into its
@@ -28,13 +31,15 @@ static CUresult charge_error(int r)
     return r == -ENOSPC || r == -EMFILE ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_NOT_PERMITTED;
 }
 
-/* Charges bytes (with a table entry) before an allocation. */
-static CUresult charge(uint64_t bytes)
+/* Charges linear memory of `asked` bytes (with a table entry) before an allocation: what the
+ * driver will take (mk__shim_linear_charge), which goes to *ret. */
+static CUresult charge(uint64_t asked, uint64_t *ret)
 {
     int r;
     if (mk__shim_state() < 0)
         return CUDA_ERROR_NOT_PERMITTED;
-    r = mk__shim_charge(bytes, true);
+    *ret = mk__shim_linear_charge(asked);
+    r = mk__shim_charge(*ret, true);
     return r == 0 ? CUDA_SUCCESS : charge_error(r);
 }
 
@@ -77,30 +82,33 @@ static CUresult release(enum mk_shim_kind kind, uint64_t key, CUresult (*do_free
 MK_SHIM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 {
     const struct mk_cuda *cu = mk__shim_cuda();
+    uint64_t bytes;
     CUresult r;
     if (!cu->cuMemAlloc_v2)
         return MK_SHIM_MISSING;
-    if ((r = charge(bytesize)) != CUDA_SUCCESS)
+    if ((r = charge(bytesize, &bytes)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAlloc_v2(dptr, bytesize);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, mk__shim_context());
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytes, mk__shim_context());
 }
 
 MK_SHIM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
 {
     const struct mk_cuda *cu = mk__shim_cuda();
+    uint64_t bytes;
     CUresult r;
     if (!cu->cuMemAllocManaged)
         return MK_SHIM_MISSING;
-    if ((r = charge(bytesize)) != CUDA_SUCCESS)
+    if ((r = charge(bytesize, &bytes)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAllocManaged(dptr, bytesize, flags);
-    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytesize, mk__shim_context());
+    return settle(r, MK_SHIM_LINEAR, r == CUDA_SUCCESS ? *dptr : 0, bytes, mk__shim_context());
 }
 
-/* The charge made before cuMemAllocPitch: each row rounded up to 512 bytes, the pitch
- * alignment of every GPU since Fermi. The driver's answer settles it. Saturates rather than
- * wrapping (the driver refuses such sizes anyway). */
+/* The size estimated before cuMemAllocPitch: each row rounded up to 512 bytes, the pitch
+ * alignment of every GPU since Fermi. It is charged (by the linear rule), and the driver's
+ * answer settles the charge. Saturates rather than wrapping (the driver refuses such sizes
+ * anyway). */
 #define PITCH_ESTIMATE_ALIGN 512u
 static uint64_t pitch_estimate(size_t width, size_t height)
 {
@@ -114,17 +122,19 @@ MK_SHIM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, si
                                            size_t Height, unsigned int ElementSizeBytes)
 {
     const struct mk_cuda *cu = mk__shim_cuda();
-    uint64_t est = pitch_estimate(WidthInBytes, Height), actual;
+    uint64_t est, actual;
     CUresult r;
     if (!cu->cuMemAllocPitch_v2)
         return MK_SHIM_MISSING;
-    if ((r = charge(est)) != CUDA_SUCCESS)
+    if ((r = charge(pitch_estimate(WidthInBytes, Height), &est)) != CUDA_SUCCESS)
         return r;
     r = cu->cuMemAllocPitch_v2(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
     if (r != CUDA_SUCCESS)
         return settle(r, MK_SHIM_LINEAR, 0, est, 0);
+    /* Pitched memory is linear memory of pitch x height bytes (measured, docs/shim.md). */
     if (__builtin_mul_overflow((uint64_t)*pPitch, (uint64_t)Height, &actual))
         actual = UINT64_MAX;
+    actual = mk__shim_linear_charge(actual);
     if (actual > est && mk__shim_charge(actual - est, false) < 0) {
         /* The driver padded more than estimated and the difference is over quota. */
         if (cu->cuMemFree_v2)

@@ -7,7 +7,7 @@
  *               that stands for it (used by the cuGetProcAddress and dlsym interposition);
  *   dlsym.c     the dlsym override: the real dlsym, the recursion guard;
  *   state.c     the quota source and the instance's limits and identity, set up once;
- *               fork handlers;
+ *               the driver's page and the charging rule; fork handlers;
  *   account.c   the process's memory accounting: the local reserve refilled by grants, the
  *               table of live allocations, exact charge and credit;
  *   quota-*.c   the quota sources (quota.h);
@@ -92,6 +92,18 @@ int mk__shim_state(void);
 
 /* The identity, valid once mk__shim_state() returned 0. */
 const struct mk_shim_identity *mk__shim_identity(void);
+
+/*
+ * The charging rule (docs/shim.md, "Charging"), valid once mk__shim_state() ran: what the
+ * driver takes for an allocation, in its page (its allocation granularity, asked once at
+ * set-up; 2 MiB when it cannot be asked). mk__shim_paged_charge: bytes rounded up to whole
+ * pages (arrays, mipmapped arrays, and linear memory above half a page). mk__shim_linear_charge:
+ * linear memory (cuMemAlloc, cuMemAllocPitch's pitch x height, cuMemAllocManaged): up to half
+ * a page as asked (the driver packs such allocations into shared pages), above it whole pages.
+ * Both saturate at UINT64_MAX. A variable read and some arithmetic: no lock, no driver call.
+ */
+uint64_t mk__shim_paged_charge(uint64_t bytes);
+uint64_t mk__shim_linear_charge(uint64_t bytes);
 
 /* ---- account.c ---- */
 
@@ -256,7 +268,8 @@ uint64_t mk__shim_context(void);
 
 /* ---- hooks-mem.c ---- */
 
-/* Bytes charged for an array of `levels` mip levels (1: a plain array) described by a:
+/* Bytes the descriptor a describes for an array of `levels` mip levels (1: a plain array),
+ * charged in whole pages (mk__shim_paged_charge):
  * element size x width x height x depth summed over levels, block-compressed and YUV formats
  * by their bits per pixel. 0 for sparse and deferred-mapping arrays (their memory comes from
  * cuMemCreate, charged there). Returns 0 and *ret, -ENOTSUP for a format the shim does not

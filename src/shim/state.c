@@ -13,6 +13,10 @@
  *                                     of it: 8 MiB of address space, mapped MAP_NORESERVE).
  * The outcome is printed on stderr when it matters: a failure (the process then gets no
  * device memory), and the standalone source (which is not tamper-proof).
+ *
+ * The driver's page, the unit in which it hands out device memory, is asked once here
+ * (cuMemGetAllocationGranularity), so the charging rule (mk__shim_linear_charge,
+ * mk__shim_paged_charge) costs allocations a variable read, never a driver call.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +36,9 @@
 /* The reserve chunk when migd suggests none: small against a quota (64 MiB is the smallest
  * quota migd allows) and large against typical allocations, so most are reserve hits. */
 #define DEFAULT_CHUNK (UINT64_C(64) << 20)
+/* The driver's page when it cannot be asked: 2 MiB, the granularity the driver reports for
+ * device memory and the page measured on an H200, driver 580 (docs/shim.md, "Charging"). */
+#define DEFAULT_PAGE (UINT64_C(2) << 20)
 
 static struct {
     struct quota_source src;
@@ -41,6 +48,9 @@ static struct {
 } st;
 static pthread_once_t state_control = PTHREAD_ONCE_INIT;
 static atomic_bool state_ready;
+/* The driver's page: set once by set-up (before state_ready is published), then read-only. A
+ * power of two. */
+static uint64_t page = DEFAULT_PAGE;
 
 /* One line on stderr, written with a single write(2) so lines of concurrent processes do not
  * interleave. Set-up only. */
@@ -107,6 +117,27 @@ static void set_identity(const struct quota_limits *l)
     st.id.sms = l->sms;
 }
 
+/*
+ * The driver's page: the minimum granularity of a pinned allocation on device 0, which is the
+ * unit the driver takes whole for device memory (measured: docs/shim.md, "Charging"). Every
+ * device of a GPU model has the same, and an instance is one GPU's. DEFAULT_PAGE when the
+ * driver cannot tell (no driver, no such entry point, set-up before cuInit) or answers
+ * something that is no power of two (the rounding masks with page - 1).
+ */
+static uint64_t query_page(void)
+{
+    const struct mk_cuda *cu = mk__shim_cuda();
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0}};
+    size_t g = 0;
+    if (!cu->cuMemGetAllocationGranularity ||
+        cu->cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) !=
+            CUDA_SUCCESS ||
+        g == 0 || (g & (g - 1)) != 0)
+        return DEFAULT_PAGE;
+    return g;
+}
+
 static int set_up(bool *standalone, char *msg, size_t n)
 {
     struct quota_limits l = {0};
@@ -120,6 +151,7 @@ static int set_up(bool *standalone, char *msg, size_t n)
     if ((r = pick_source(standalone, msg, n)) < 0 || (r = st.src.hello(&st.src, &l, msg, n)) < 0)
         return r;
     set_identity(&l);
+    page = query_page();
     /* cuDeviceGetUuid keeps the GPU's own UUID unless MIGKIT_SHIM_UUID=instance: the CUDA
      * runtime checks the driver's UUID against its own record of the device, and on a real
      * driver (580.159) any other answer fails its initialisation with
@@ -171,4 +203,17 @@ int mk__shim_state(void)
 const struct mk_shim_identity *mk__shim_identity(void)
 {
     return &st.id;
+}
+
+uint64_t mk__shim_paged_charge(uint64_t bytes)
+{
+    uint64_t end;
+    if (__builtin_add_overflow(bytes, page - 1, &end))
+        return UINT64_MAX; /* saturates: no quota is that large, the charge is refused */
+    return end & ~(page - 1);
+}
+
+uint64_t mk__shim_linear_charge(uint64_t bytes)
+{
+    return bytes <= page / 2 ? bytes : mk__shim_paged_charge(bytes);
 }

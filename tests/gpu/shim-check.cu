@@ -14,7 +14,9 @@
  * (" MIG custom" for a standalone quota file without a profile); pools keep a free charged
  * until a synchronisation (or their release threshold) gives it back; a context's end returns
  * its allocations; graph memory is charged from the first launch until a trim; a kernel launch
- * still runs.
+ * still runs. The driver's pages: allocations above 1 MiB and arrays move the free memory by
+ * whole 2 MiB pages, without the shim (the driver's take) and with it (the shim's charge,
+ * docs/shim.md "Charging"); with the shim, 1.5 MiB buffers fill the quota after quota / 2 MiB.
  * Every check prints one line, "PASS ..." or "FAIL ...", and the exit status is the number of
  * failures. Without the shim (QUOTA_BYTES 0) it prints what the driver reports, for the record.
  */
@@ -108,6 +110,49 @@ static void family(const char *name, size_t charged, A alloc, R release)
           name, before - during, charged, cudaGetErrorName(e));
     release();
     CHECK(free_now() == before, "%s: returned", name);
+}
+
+/* The driver's pages (docs/shim.md, "Charging"): without the shim (quota 0) the free memory
+ * is the driver's, with it the shim's, and both must move by the same whole 2 MiB pages.
+ * Without the shim a failure is only printed (shim-check.sh records that run, not its status). */
+static void pages(size_t quota)
+{
+    void *p = nullptr;
+    size_t pitch = 0;
+    cudaArray_t arr = nullptr;
+    cudaChannelFormatDesc f = cudaCreateChannelDesc<float4>();
+    std::vector<void *> bufs;
+    cudaError_t e;
+    size_t start;
+    /* A first allocation and free, so lazy set-up inside the runtime is not measured. */
+    cudaMalloc(&p, 64 * MiB);
+    cudaFree(p);
+    family(
+        "cudaMalloc 1.5 MiB", 2 * MiB, [&] { return cudaMalloc(&p, 3 * MiB / 2); },
+        [&] { cudaFree(p); });
+    family(
+        "cudaMalloc 2 MiB + 1", 4 * MiB, [&] { return cudaMalloc(&p, 2 * MiB + 1); },
+        [&] { cudaFree(p); });
+    family(
+        "cudaMallocPitch 1000 x 1025 (1049600 bytes)", 2 * MiB,
+        [&] { return cudaMallocPitch(&p, &pitch, 1000, 1025); }, [&] { cudaFree(p); });
+    family(
+        "cudaMallocArray 1000 x 1000 float4 (16000000 bytes)", 16777216,
+        [&] { return cudaMallocArray(&arr, &f, 1000, 1000); }, [&] { cudaFreeArray(arr); });
+    if (!quota)
+        return; /* the driver takes managed memory only when touched */
+    family(
+        "cudaMallocManaged 1.5 MiB", 2 * MiB, [&] { return cudaMallocManaged(&p, 3 * MiB / 2); },
+        [&] { cudaFree(p); });
+    start = free_now();
+    while ((e = cudaMalloc(&p, 3 * MiB / 2)) == cudaSuccess)
+        bufs.push_back(p);
+    CHECK(e == cudaErrorMemoryAllocation && bufs.size() == start / (2 * MiB),
+          "1.5 MiB buffers: %zu in %zu MiB free, expected %zu (%s)", bufs.size(), start / MiB,
+          start / (2 * MiB), cudaGetErrorName(e));
+    for (void *b : bufs)
+        cudaFree(b);
+    CHECK(free_now() == start, "1.5 MiB buffers: all returned");
 }
 
 static void families()
@@ -278,10 +323,13 @@ int main(int argc, char **argv)
     if (quota) {
         fill(quota);
         families();
+        pages(quota);
         vmm();
         pools();
         context_end();
         graphs();
+    } else {
+        pages(0);
     }
     launch();
     printf("%d failure(s)\n", failures);

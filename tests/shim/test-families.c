@@ -5,7 +5,9 @@
  * LD_PRELOAD interposes the calls.
  *
  * After every step the shim's charge (quota - cuMemGetInfo's free) and the fake driver's own
- * count of bytes in use must both equal the size worked out by hand in the test.
+ * count of bytes in use must both equal the size worked out by hand in the test: the driver's
+ * 2 MiB pages for arrays and for linear memory above 1 MiB, the size asked for below
+ * (docs/shim.md, "Charging"; test-pages.c tests the rule's edges).
  *
  * The fake pads pitched rows to 1024 bytes here (MIGKIT_FAKE_CUDA_PITCH_ALIGN, set by ctest),
  * more than the shim's 512-byte estimate, so the pitch test covers the settle-up path.
@@ -22,7 +24,7 @@
 
 #define UUID    "MIG-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
 #define PRODUCT "NVIDIA H100 80GB HBM3" /* the fake's default device */
-#define GRAN    (2 * ST_MIB)            /* the fake's VMM granularity */
+#define GRAN    (2 * ST_MIB)            /* the fake's VMM granularity, and its page */
 
 static int group_setup(void **state)
 {
@@ -76,18 +78,18 @@ static void linear(void **state)
     CUdeviceptr a, b, m;
     uint32_t word = 0x6d69676b, back = 0;
     (void)state;
-    CK(cuMemAlloc_v2(&a, ST_MIB + 3));
-    EXPECT_USED(ST_MIB + 3);
-    CK(cuMemAlloc_v2(&b, 4096));
-    EXPECT_USED(ST_MIB + 3 + 4096);
-    CK(cuMemAllocManaged(&m, 5 * ST_MIB, CU_MEM_ATTACH_GLOBAL));
-    EXPECT_USED(6 * ST_MIB + 3 + 4096);
+    CK(cuMemAlloc_v2(&a, ST_MIB + 3)); /* above half a page: one whole page */
+    EXPECT_USED(2 * ST_MIB);
+    CK(cuMemAlloc_v2(&b, 4096)); /* up to half a page: as asked */
+    EXPECT_USED(2 * ST_MIB + 4096);
+    CK(cuMemAllocManaged(&m, 5 * ST_MIB, CU_MEM_ATTACH_GLOBAL)); /* three pages */
+    EXPECT_USED(8 * ST_MIB + 4096);
     /* The memory is usable (the fake serves it from host memory). */
     CK(cuMemcpyHtoD_v2(b, &word, sizeof(word)));
     CK(cuMemcpyDtoH_v2(&back, b, sizeof(back)));
     assert_int_equal(back, word);
     CK(cuMemFree_v2(a));
-    EXPECT_USED(5 * ST_MIB + 4096);
+    EXPECT_USED(6 * ST_MIB + 4096);
     CK(cuMemFree_v2(m));
     CK(cuMemFree_v2(b));
     EXPECT_USED(0);
@@ -101,7 +103,8 @@ static void pitch(void **state)
     CUdeviceptr p;
     size_t pitch;
     (void)state;
-    /* 1030-byte rows: the shim estimates 1536, the fake pads to 2048. */
+    /* 1030-byte rows: the shim estimates 1536, the fake pads to 2048; 14336 bytes in all, under
+     * half a page: as asked. */
     CK(cuMemAllocPitch_v2(&p, &pitch, 1030, 7, 4));
     assert_int_equal(pitch, 2048);
     EXPECT_USED(2048 * 7);
@@ -165,18 +168,19 @@ static void arrays(void **state)
                                       .Flags = CUDA_ARRAY3D_SPARSE};
     CUarray a, b, c, e, s;
     (void)state;
+    /* Each array takes its descriptor's size in whole 2 MiB pages: one page each here. */
     CK(cuArrayCreate_v2(&a, &d2));
-    EXPECT_USED(100 * 50 * 16); /* 4 floats per element */
+    EXPECT_USED(2 * ST_MIB); /* 100 x 50 x 4 floats: 80000 bytes */
     CK(cuArray3DCreate_v2(&b, &d3));
-    EXPECT_USED(80000 + 64 * 32 * 8 * 2);
+    EXPECT_USED(4 * ST_MIB); /* 64 x 32 x 8 x 2: 32768 */
     CK(cuArray3DCreate_v2(&c, &layered));
-    EXPECT_USED(80000 + 32768 + 16 * 16 * 10 * 2);
+    EXPECT_USED(6 * ST_MIB); /* 16 x 16 x 10 halves: 5120 */
     CK(cuArray3DCreate_v2(&e, &bc1));
-    EXPECT_USED(80000 + 32768 + 5120 + 3 * 3 * 8); /* 4x4 blocks of 8 bytes */
+    EXPECT_USED(8 * ST_MIB); /* 3 x 3 4x4 blocks of 8 bytes: 72 */
     CK(cuArray3DCreate_v2(&s, &sparse));
-    EXPECT_USED(80000 + 32768 + 5120 + 72); /* sparse: memory comes with cuMemCreate */
+    EXPECT_USED(8 * ST_MIB); /* sparse: memory comes with cuMemCreate */
     CK(cuArrayDestroy(b));
-    EXPECT_USED(80000 + 5120 + 72);
+    EXPECT_USED(6 * ST_MIB);
     CK(cuArrayDestroy(a));
     CK(cuArrayDestroy(c));
     CK(cuArrayDestroy(e));
@@ -194,8 +198,8 @@ static void mipmapped(void **state)
     uint64_t allocs = st_fake().allocs;
     (void)state;
     CK(cuMipmappedArrayCreate(&m, &d, 4));
-    /* 64x32 + 32x16 + 16x8 + 8x4 floats */
-    EXPECT_USED((2048 + 512 + 128 + 32) * 4);
+    /* 64x32 + 32x16 + 16x8 + 8x4 floats: 10880 bytes, one page */
+    EXPECT_USED(2 * ST_MIB);
     CK(cuMipmappedArrayDestroy(m));
     EXPECT_USED(0);
     /* A format the shim cannot size is refused before the driver sees it. */
@@ -271,9 +275,9 @@ static void over_quota(void **state)
     size_t pitch_bytes;
     uint64_t allocs;
     (void)state;
-    /* Exactly the quota fits in one allocation... */
-    CK(cuMemAlloc_v2(&big, ST_QUOTA - ST_MIB));
-    CK(cuMemAlloc_v2(&p, ST_MIB));
+    /* Exactly the quota fits: 1022 MiB - 1 takes 511 pages, 1 MiB + 1 the last one... */
+    CK(cuMemAlloc_v2(&big, ST_QUOTA - 2 * ST_MIB - 1));
+    CK(cuMemAlloc_v2(&p, ST_MIB + 1));
     EXPECT_USED(ST_QUOTA);
     allocs = st_fake().allocs;
     /* ...and then not one byte more, by any family. */
@@ -287,7 +291,7 @@ static void over_quota(void **state)
     assert_int_equal(st_fake().allocs, allocs);
     EXPECT_USED(ST_QUOTA);
     CK(cuMemFree_v2(p));
-    CK(cuMemAlloc_v2(&p, ST_MIB)); /* the freed MiB is usable again */
+    CK(cuMemAlloc_v2(&p, 2 * ST_MIB)); /* the freed page is usable again */
     CK(cuMemFree_v2(p));
     CK(cuMemFree_v2(big));
     EXPECT_USED(0);

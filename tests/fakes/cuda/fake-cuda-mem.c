@@ -12,8 +12,10 @@
  * sizes are computed here, independently of libmigshim: rows padded to the pitch alignment,
  * arrays from their descriptors (element size x width x height x depth, block-compressed
  * formats by 4x4 blocks, mip levels halving each dimension down to 1), cuMemCreate in whole
- * granules. Stream-ordered allocations come from pools (fake-cuda-pool.c), which keep freed
- * bytes cached up to their release threshold; cached bytes count as used.
+ * granules. Like the real driver, the fake takes device memory in pages (the configured
+ * granularity): arrays, and linear allocations above half a page, use whole pages
+ * (page_taken, linear_taken). Stream-ordered allocations come from pools (fake-cuda-pool.c),
+ * which keep freed bytes cached up to their release threshold; cached bytes count as used.
  *
  * VMM follows the driver's rule: a cuMemCreate handle's memory goes when it has been released
  * as many times as it was created and retained, and no mapping of it remains.
@@ -44,6 +46,7 @@ struct rec {
     enum kind kind;
     uint64_t key;
     uint64_t size;   /* bytes of device memory it uses (K_RESERVE, K_MAPPING: range length) */
+    uint64_t span;   /* K_LINEAR: the bytes asked for, its address range (size may be more) */
     void *host;      /* the host mapping behind it, or NULL */
     size_t hostlen;  /* its length; 0 when host came from the heap */
     uint64_t handle; /* K_MAPPING: the handle mapped */
@@ -230,6 +233,32 @@ static void *host_alloc(uint64_t size, size_t *ret_len)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/*
+ * The device memory the real driver takes, as measured by cuMemGetInfo on an H200 (driver
+ * 580.159.04; tests/gpu/README.md, "The driver's own rounding"), with the configured
+ * granularity as its page (2 MiB there):
+ *   page_taken    arrays and mipmapped arrays use their descriptor's size in whole pages
+ *                 (1000x1000 float4: 16000000 -> 16777216; 17x3 u8 -> 2097152; 1024x1024
+ *                 float4, 11 levels: 22369616 -> 23068672; power-of-two sizes exactly);
+ *   linear_taken  cuMemAlloc, cuMemAllocPitch (pitch x height) and cuMemAllocManaged above
+ *                 half a page use whole pages (1.5 MiB -> 2 MiB, 2 MiB + 1 -> 4 MiB, 1000 MiB
+ *                 + 3 -> 1002 MiB, 64 x 1.5 MiB -> 128 MiB); up to half a page the driver
+ *                 packs allocations into shared pages (64 x 512 KiB -> 32 MiB, 64 x 1 MiB ->
+ *                 64 MiB), which the fake counts as asked.
+ * Stream-ordered allocations are counted as asked (the pools' own granularity was not
+ * measured). UINT64_MAX when the rounding does not fit: no device is that large.
+ */
+static uint64_t page_taken(uint64_t size)
+{
+    uint64_t page = fake_device()->granularity, pages = size / page + (size % page != 0), taken;
+    return __builtin_mul_overflow(pages, page, &taken) ? UINT64_MAX : taken;
+}
+
+static uint64_t linear_taken(uint64_t size)
+{
+    return size <= fake_device()->granularity / 2 ? size : page_taken(size);
+}
+
 /* Allocates size bytes of "device memory" charged as `charge` bytes, from pool (or NULL),
  * whose cached bytes serve it first. */
 static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge,
@@ -253,6 +282,7 @@ static CUresult linear_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t charge,
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     if ((p = host_alloc(size, &len)) && (r = add(K_LINEAR, (uint64_t)(uintptr_t)p, charge))) {
+        r->span = size;
         r->host = p;
         r->hostlen = len;
         *dptr = (CUdeviceptr)(uintptr_t)p;
@@ -357,7 +387,7 @@ void fake_mem_unlock(void)
 
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 {
-    return linear_alloc(dptr, bytesize, bytesize, NULL);
+    return linear_alloc(dptr, bytesize, linear_taken(bytesize), NULL);
 }
 
 CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
@@ -371,7 +401,7 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInByt
     pitch = (WidthInBytes + align - 1) / align * align;
     if (__builtin_mul_overflow(pitch, (uint64_t)Height, &size))
         return CUDA_ERROR_OUT_OF_MEMORY;
-    rc = linear_alloc(dptr, size, size, NULL);
+    rc = linear_alloc(dptr, size, linear_taken(size), NULL);
     if (rc == CUDA_SUCCESS)
         *pPitch = pitch;
     return rc;
@@ -381,7 +411,7 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flag
 {
     if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)
         return CUDA_ERROR_INVALID_VALUE;
-    return linear_alloc(dptr, bytesize, bytesize, NULL);
+    return linear_alloc(dptr, bytesize, linear_taken(bytesize), NULL);
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr)
@@ -398,11 +428,11 @@ CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr 
     rc = CUDA_ERROR_NOT_FOUND;
     for (size_t b = 0; b < NBUCKETS && rc != CUDA_SUCCESS; b++)
         for (struct rec *r = mem.buckets[b]; r; r = r->next)
-            if (r->kind == K_LINEAR && dptr >= r->key && dptr < r->key + r->size) {
+            if (r->kind == K_LINEAR && dptr >= r->key && dptr < r->key + r->span) {
                 if (pbase)
                     *pbase = r->key;
                 if (psize)
-                    *psize = r->size;
+                    *psize = r->span;
                 rc = CUDA_SUCCESS;
                 break;
             }
@@ -570,8 +600,7 @@ static CUresult array_create(enum kind k, void **ret, const CUDA_ARRAY3D_DESCRIP
         return rc;
     if (!ret || !a || levels == 0 || (bytes = array_bytes(a, levels)) == 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (bytes == UINT64_MAX)
-        bytes = 0;
+    bytes = bytes == UINT64_MAX ? 0 : page_taken(bytes);
     if (!(h = malloc(sizeof(*h))))
         return CUDA_ERROR_OUT_OF_MEMORY;
     h->bytes = bytes;

@@ -11,6 +11,8 @@
  *     sms=132                          uuid=GPU-4e7a3a1c-8c1f-4d7e-9b2a-6f1e5d3c2b10
  *     devices=1                        pitch_align=512        granularity=2MiB
  *
+ * granularity is also the fake's page: the unit in which it takes device memory for arrays
+ * and for linear allocations above half a page, as the real driver does (fake-cuda-mem.c).
  * A bad configuration makes cuInit fail with CUDA_ERROR_INVALID_VALUE and a message on stderr.
  */
 #include <errno.h>
@@ -34,7 +36,7 @@ static struct fake_device dev = {
     .sms = 132,
     .count = 1,
     .pitch_align = 512,
-    .granularity = 2 * MIB, /* the real driver's granularity for device memory */
+    .granularity = 2 * MIB, /* the real driver's granularity for device memory, and its page */
 };
 static const char default_uuid[] = "GPU-4e7a3a1c-8c1f-4d7e-9b2a-6f1e5d3c2b10";
 
