@@ -63,6 +63,7 @@ void api_remove_process(struct call *c);
 void api_list_events(struct call *c);
 void api_get_desired(struct call *c);
 void api_put_desired(struct call *c);
+void api_delete_desired(struct call *c);
 void api_get_metrics(struct call *c);
 
 #endif /* MIGD_API_INTERNAL_H */

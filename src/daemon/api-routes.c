@@ -511,3 +511,16 @@ void api_put_desired(struct call *c)
     else
         call_reply(c, MHD_HTTP_OK, json_pack("{s:s, s:s}", "config", config, "label", label));
 }
+
+/* DELETE /v1/desired: admins only; 404 when nothing is recorded, as GET answers then. */
+void api_delete_desired(struct call *c)
+{
+    struct mk_error err = {0};
+    int r;
+    if (!need_admin(c, "clear the desired configuration"))
+        return;
+    if ((r = desired_clear(c->api_reg, &c->who, &err)) < 0)
+        call_fail_err(c, r, &err, NULL);
+    else
+        call_reply(c, MHD_HTTP_NO_CONTENT, NULL);
+}

@@ -205,7 +205,12 @@ static const struct route routes[] = {
     {"instances/*/processes", "POST", {{"POST", api_add_process, true}}, ""},
     {"instances/*/processes/*", "DELETE", {{"DELETE", api_remove_process, false}}, ""},
     {"events", "GET", {{"GET", api_list_events, false}}, "since limit"},
-    {"desired", "GET, PUT", {{"GET", api_get_desired, false}, {"PUT", api_put_desired, true}}, ""},
+    {"desired",
+     "GET, PUT, DELETE",
+     {{"GET", api_get_desired, false},
+      {"PUT", api_put_desired, true},
+      {"DELETE", api_delete_desired, false}},
+     ""},
 };
 
 /* Splits url ("/v1/a/b") into at most MAX_SEGMENTS segments after "/v1/", in buf. Returns

@@ -80,6 +80,40 @@ int desired_set(struct registry *reg, const struct registry_who *who, const char
     return r;
 }
 
+/* The recorded label is read in the same transaction as the delete, so the event names what
+ * was cleared even when two admins race. */
+int desired_clear(struct registry *reg, const struct registry_who *who, struct mk_error *err)
+{
+    /* detail: "label=" (6) + DESIRED_MAX_LABEL (63) + " bytes=" (7) + a size_t (20 digits at
+     * most) + NUL is 97 bytes; 128 leaves room. */
+    char detail[128], *config = NULL, *label = NULL;
+    struct store_event e = {.at = (int64_t)time(NULL),
+                            .uid = who->uid,
+                            .pid = who->pid,
+                            .action = "desired.clear",
+                            .detail = detail};
+    int64_t id;
+    int r;
+    pthread_mutex_lock(&reg->lock);
+    if ((r = store_begin(reg->store, err)) == 0) {
+        if ((r = store_desired_get(reg->store, &config, &label, err)) == 0) {
+            e.subject = label;
+            snprintf(detail, sizeof(detail), "label=%s bytes=%zu", label, strlen(config));
+            r = store_desired_delete(reg->store, err);
+        }
+        if (r == 0 && (id = store_event_add(reg->store, &e, err)) < 0)
+            r = (int)id;
+        if (r == 0)
+            r = store_commit(reg->store, err);
+        if (r < 0)
+            store_rollback(reg->store);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    mk__free(config);
+    mk__free(label);
+    return r;
+}
+
 int desired_get(struct registry *reg, char **ret_config, char **ret_label, struct mk_error *err)
 {
     int r;

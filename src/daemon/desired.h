@@ -33,6 +33,11 @@ int desired_check(const char *config, size_t len, const char *label, struct mk_e
 int desired_set(struct registry *reg, const struct registry_who *who, const char *config,
                 const char *label, struct mk_error *err);
 
+/* Clears the recorded configuration and label, with a "desired.clear" event by who (naming
+ * the label cleared), in one transaction. Returns 0, -ENOENT when none is recorded (nothing
+ * changes, no event), or -errno from the store. */
+int desired_clear(struct registry *reg, const struct registry_who *who, struct mk_error *err);
+
 /* The recorded configuration and label, as copies the caller frees with mk__free. Returns 0,
  * -ENOENT when none is recorded, or -errno from the store. */
 int desired_get(struct registry *reg, char **ret_config, char **ret_label, struct mk_error *err);

@@ -77,7 +77,8 @@ static const char *const migrations[] = {SCHEMA_V1};
     X(DESIRED_PUT, "INSERT INTO desired (id, config, label) VALUES (1, ?1, ?2)"                    \
                    " ON CONFLICT(id) DO UPDATE SET config = excluded.config,"                      \
                    " label = excluded.label")                                                      \
-    X(DESIRED_GET, "SELECT config, label FROM desired WHERE id = 1")
+    X(DESIRED_GET, "SELECT config, label FROM desired WHERE id = 1")                               \
+    X(DESIRED_DELETE, "DELETE FROM desired WHERE id = 1")
 
 enum store_stmt {
 #define X(n, sql) STMT_##n,
@@ -597,6 +598,16 @@ int store_desired_put(struct store *s, const char *config, const char *label, st
     bind_text(st, 1, config);
     bind_text(st, 2, label);
     return run(s, STMT_DESIRED_PUT, "writing the desired configuration", err);
+}
+
+/* sqlite3_changes() counts the rows the DELETE removed (0 or 1: the table has one row at most,
+ * id = 1); reset does not clear it, so it can be read after run(). */
+int store_desired_delete(struct store *s, struct mk_error *err)
+{
+    int r = run(s, STMT_DESIRED_DELETE, "clearing the desired configuration", err);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = mk_error_set(err, -ENOENT, "no desired configuration is recorded");
+    return r;
 }
 
 /* Copies text column i into a new string (NULL stays NULL). */

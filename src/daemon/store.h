@@ -108,10 +108,12 @@ int64_t store_event_add(struct store *s, const struct store_event *e, struct mk_
 
 /* The desired configuration (docs/migd.md "Desired configuration"): the one row of table
  * desired, a mig-parted YAML text and the label selected in it. put inserts or replaces it
- * (inside a transaction, like every change). get returns copies the caller frees with
- * mk__free, or -ENOENT when none was ever recorded. Neither checks the text: the API does. */
+ * and delete removes it (inside a transaction, like every change). get returns copies the
+ * caller frees with mk__free; get and delete return -ENOENT when none is recorded. None of
+ * them checks the text: the API does. */
 int store_desired_put(struct store *s, const char *config, const char *label, struct mk_error *err);
 int store_desired_get(struct store *s, char **ret_config, char **ret_label, struct mk_error *err);
+int store_desired_delete(struct store *s, struct mk_error *err);
 
 /* Reads the whole state through ops (see struct store_load_ops). */
 int store_load(struct store *s, const struct store_load_ops *ops, void *ctx, struct mk_error *err);

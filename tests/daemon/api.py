@@ -345,10 +345,41 @@ class Desired(Base):
             self.check("PUT", "/v1/desired", 400, field, body=body)
         self.check("PUT", "/v1/desired", 400, raw=b"{")
         self.check("PUT", "/v1/desired", 413, raw=b"{\"config\": \"" + b"#" * 70000 + b"\"}")
-        r = self.check("DELETE", "/v1/desired", 405)
-        self.assertEqual(r.headers.get("Allow"), "GET, PUT")
+        r = self.check("POST", "/v1/desired", 405, body={"config": DESIRED, "label": "balanced"})
+        self.assertEqual(r.headers.get("Allow"), "GET, PUT, DELETE")
+        self.check("DELETE", "/v1/desired?x=1", 400, "x")
         self.check("GET", "/v1/desired?x=1", 400, "x")
         self.assertEqual(self.d.get("/v1/desired").json, before)
+
+    def test_clear(self):
+        """DELETE: 204 and a desired.clear event; then as if nothing had been recorded."""
+        never = self.d.get("/v1/desired")
+        self.assert_error(never, 404)
+        self.assertEqual(self.d.request("PUT", "/v1/desired",
+                                        {"config": DESIRED, "label": "balanced"}).status, 200)
+        r = self.d.request("DELETE", "/v1/desired")
+        self.assertEqual((r.status, r.raw), (204, b""), r)
+        cleared = self.d.get("/v1/desired")
+        self.assert_error(cleared, 404)
+        self.assertEqual(cleared.json, never.json)
+        ev = self.d.get("/v1/events").json["events"]
+        self.assertEqual([(e["action"], e["subject"]) for e in ev[-2:]],
+                         [("desired.set", "balanced"), ("desired.clear", "balanced")])
+        self.assertEqual(ev[-1]["detail"], "label=balanced bytes=%d" % len(DESIRED))
+        self.assertEqual(ev[-1]["uid"], os.geteuid())
+        # a second clear finds nothing: 404 with a message, no event
+        r = self.check("DELETE", "/v1/desired", 404)
+        self.assertEqual(r.json["error"], "no desired configuration is recorded")
+        # it can be set again, and the clear survives a restart
+        body = {"config": DESIRED, "label": "empty"}
+        self.assertEqual(self.d.request("PUT", "/v1/desired", body).status, 200)
+        self.assertEqual(self.d.get("/v1/desired").json, body)
+        self.assertEqual(self.d.request("DELETE", "/v1/desired").status, 204)
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        self.assertIn("desired configuration: none recorded",
+                      self.d.read_log().split("SIGTERM")[-1])
+        self.assert_error(self.d.get("/v1/desired"), 404)
 
     def test_survives_restart_and_is_reported(self):
         self.d.request("PUT", "/v1/desired", {"config": DESIRED, "label": "balanced"})
@@ -400,6 +431,7 @@ class Unauthorised(Base):
         self.assert_error(self.tcp("PUT", "/v1/desired", {"config": DESIRED,
                                                           "label": "balanced"}), 403)
         self.assert_error(self.tcp("GET", "/v1/desired"), 404)
+        self.assert_error(self.tcp("DELETE", "/v1/desired"), 403)
         self.assertEqual(self.tcp("GET", "/v1/instances").json["instances"], [])
         self.assertEqual(self.tcp("GET", "/v1/events").json["events"], [])
         self.assertEqual(self.d.request("POST", "/v1/instances/%s/grants" % b["uuid"],
@@ -411,6 +443,18 @@ class Unauthorised(Base):
         self.assert_error(self.tcp("POST", url, {}), 400, "pid")
         if os.geteuid() != 1000:
             self.assert_error(self.tcp("POST", url, {"pid": os.getpid()}), 403)
+
+    def test_clear_desired_forbidden(self):
+        """Only admins clear the desired configuration: 403, and it stays, with no event."""
+        body = {"config": DESIRED, "label": "balanced"}
+        self.assertEqual(self.d.request("PUT", "/v1/desired", body).status, 200)
+        before = self.snapshot()
+        r = self.tcp("DELETE", "/v1/desired")
+        self.assert_error(r, 403)
+        self.assertIn("may not clear the desired configuration", r.json["error"])
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.d.get("/v1/desired").json, body)
+        self.assertEqual(self.tcp("GET", "/v1/desired").json, body)
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to act as another uid")
     def test_unix_socket_peer_uid(self):
