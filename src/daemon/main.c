@@ -55,6 +55,7 @@ struct options {
     long long test_uid; /* -1 when not given */
     bool verbose;
     unsigned watchdog_interval; /* seconds; 0: off */
+    bool watchdog_interval_set; /* given on the command line (with --simulate, the only way on) */
     enum watchdog_policy watchdog_policy;
 };
 
@@ -171,6 +172,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->watchdog_interval = (unsigned)v;
+            o->watchdog_interval_set = true;
             break;
         case OPT_WD_POLICY:
             if (watchdog_policy_parse(optarg, &o->watchdog_policy) < 0) {
@@ -579,6 +581,13 @@ static void start_watchdog(struct daemon *d)
     struct mk_error err = {0};
     if (wc.interval_s == 0) {
         log_msg(LOG_INFO, "watchdog off (--watchdog-interval 0)");
+        return;
+    }
+    /* Simulated GPUs are not NVML's: on a machine with a driver the watchdog would read the
+     * real GPUs under the simulated ones' indexes, and could kill real processes. With
+     * --simulate it runs only when asked for (tests drive it against the fake NVML). */
+    if (d->o.simulate && !d->o.watchdog_interval_set) {
+        log_msg(LOG_INFO, "watchdog off: --simulate without --watchdog-interval");
         return;
     }
     if (watchdog_start(&wc, &d->watchdog, &err) < 0) {

@@ -211,6 +211,16 @@ class Off(unittest.TestCase):
             r = subprocess.run([MIGD] + bad, capture_output=True)
             self.assertEqual(r.returncode, 2, bad)
 
+    def test_simulate_needs_the_option(self):
+        """Simulated GPUs are not NVML's: without --watchdog-interval the watchdog stays off
+        before it ever looks for NVML."""
+        tmp = tempfile.mkdtemp(prefix="migd-watchdog-")
+        d = migdtest.Migd(MIGD, base=tmp).start()
+        d.stop()
+        log = d.read_log()
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.assertIn("watchdog off: --simulate without --watchdog-interval", log)
+
 
 if __name__ == "__main__":
     MIGD, FAKE_NVML_DIR = sys.argv[1], sys.argv[2]
