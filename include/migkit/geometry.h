@@ -79,8 +79,9 @@ struct mk_gpu {
                                     functions ignore them, the simulator backend applies them */
     int ngi;
     struct mk_gi gi[MK_MAX_GIS];
-    /* Memory held outside the placement grid, by software instances without a placement
-     * (migd's custom instances); always 0 on hardware, whose memory is all in slices. */
+    /* Memory held outside the placement grid: by software instances without a placement
+     * (migd's custom instances) or beyond their profile's size (a resized one); always 0 on
+     * hardware, whose memory is all in slices. */
     uint64_t outside_bytes;
 };
 

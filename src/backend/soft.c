@@ -221,6 +221,18 @@ static int place(struct soft *s, struct mk_gpu *g, const struct mk_soft_instance
     return 0;
 }
 
+/* The memory g's instances hold beyond what its GIs' profiles account for, given the sum of
+ * every instance's quota in g->outside_bytes: custom instances' quotas, and resized profile
+ * instances' growth. The geometry caps -lgip's Free by it, so Free is the count migd's
+ * GET /v1/gpus gives (which counts quotas against the GPU's memory). */
+static uint64_t outside_memory(const struct mk_gpu *g)
+{
+    uint64_t in_gis = 0;
+    for (int i = 0; i < g->ngi; i++)
+        in_gis += (uint64_t)g->gi[i].profile->memory_mib << 20;
+    return g->outside_bytes > in_gis ? g->outside_bytes - in_gis : 0;
+}
+
 /* Builds the instances of list (GET /v1/instances) on gpus, into *ret_inst. */
 static int read_instances(struct soft *s, json_t *list, struct mk_gpu *gpus, int ngpus,
                           struct mk_soft_instance **ret_inst, int *ret_n, struct mk_error *err)
@@ -235,9 +247,12 @@ static int read_instances(struct soft *s, json_t *list, struct mk_gpu *gpus, int
         r = read_instance(json_array_get(list, k), ngpus, &inst[k], &profile, &placement, err);
         if (r == 0 && !inst[k].custom)
             r = place(s, &gpus[inst[k].gpu], &inst[k], profile, placement, err);
-        else if (r == 0) /* no placement, but memory: -lgip's Free counts it */
+        /* Every quota, summed here; what the GIs' profiles account for is taken out below. */
+        if (r == 0)
             gpus[inst[k].gpu].outside_bytes += inst[k].quota_bytes;
     }
+    for (int g = 0; g < ngpus && r == 0; g++)
+        gpus[g].outside_bytes = outside_memory(&gpus[g]);
     if (r < 0) {
         mk__free(inst);
         return r;

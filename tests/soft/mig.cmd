@@ -46,6 +46,10 @@ migctl status -i 1
 # -lgip's Free counts the memory custom instances hold: the 3g.20gb (19968 MiB) and the
 # custom 12 GiB leave 8704 MiB of the A100's 40960: one more 1g.5gb, no larger profile
 migctl -i 1 mig -lgip
+# a profile instance grown beyond its profile holds memory outside its slices too: the 3g.20gb
+# at 24 GiB and the custom 12 GiB leave 4096 MiB, less than one 1g.5gb (4864 MiB)
+! migd_call PATCH /v1/instances/$(uuid_of 1 2) '{"quota_bytes": 25769803776}' >/dev/null
+migctl -i 1 mig -lgip
 migctl mig -dgi
 migctl -L
 # what the listings do when migd is not there
