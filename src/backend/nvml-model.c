@@ -299,6 +299,16 @@ static void set_ci_sizes(struct mk_model *m, struct mk_gi_profile *p)
     }
 }
 
+/* The media and copy engines of profile p, as the driver counts them. */
+static void copy_engines(struct mk_gi_profile *p, const struct drv_profile *d)
+{
+    p->dec = d->dec;
+    p->enc = d->enc;
+    p->ce = d->ce;
+    p->jpeg = d->jpeg;
+    p->ofa = d->ofa;
+}
+
 /* A profile the catalog does not have, from the driver's record d. Returns false when the
  * driver gave no placements (migkit cannot place what it cannot locate). */
 static bool profile_from_driver(struct mk_model *m, const struct drv_profile *d,
@@ -313,11 +323,7 @@ static bool profile_from_driver(struct mk_model *m, const struct drv_profile *d,
     p->mem_slices = d->size;
     p->sms = d->sms;
     p->memory_mib = d->memory_mib;
-    p->dec = d->dec;
-    p->enc = d->enc;
-    p->ce = d->ce;
-    p->jpeg = d->jpeg;
-    p->ofa = d->ofa;
+    copy_engines(p, d);
     p->max = d->count;
     p->nstarts = p->nauto = d->nstarts;
     memcpy(p->starts, d->starts, sizeof(p->starts));
@@ -357,11 +363,7 @@ static void overlay_profile(struct mk_model *m, struct mk_gi_profile *p,
         p->sms = d->sms;
         p->max = d->count;
     }
-    p->dec = d->dec;
-    p->enc = d->enc;
-    p->ce = d->ce;
-    p->jpeg = d->jpeg;
-    p->ofa = d->ofa;
+    copy_engines(p, d);
     if (d->nstarts > 0 && (d->nstarts != p->nstarts || d->size != p->mem_slices ||
                            memcmp(d->starts, p->starts, (size_t)d->nstarts * sizeof(int)) != 0)) {
         int n = 0;
